@@ -1,0 +1,30 @@
+"""REST API: one blueprint per resource, registered on the flask-smorest Api."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+def register_blueprints(app: Flask, api: Api) -> None:
+    """Register authentication and every resource blueprint."""
+    from app.api.auth import register_auth
+    from app.api.health.routes import blp as health_blp
+    from app.api.projects.routes import blp as projects_blp
+
+    register_auth(app)
+    api.register_blueprint(health_blp)
+    api.register_blueprint(projects_blp)
+    for name in OPTIONAL_BLUEPRINTS:
+        _register_optional(api, name)
+
+
+# Resource modules added by later features register here by dotted path (module with a ``blp``).
+OPTIONAL_BLUEPRINTS: list[str] = []
+
+
+def _register_optional(api: Api, module_name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    api.register_blueprint(module.blp)

@@ -1,0 +1,51 @@
+"""Liveness, readiness and Prometheus metrics (no authentication)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, current_app, jsonify
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from app.extensions import db
+from app.migrate import current_revision, head_revision
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint("health", __name__, description="Health and metrics")
+
+
+@blp.route("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    """Liveness: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@blp.route("/readyz")
+def readyz():  # type: ignore[no-untyped-def]
+    """Readiness: the database answers and its schema is at the newest migration."""
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = current_revision(db.engine)
+    except Exception as exc:  # noqa: BLE001 - readiness reports any database failure as 503
+        logger.warning("readyz: database unreachable: %s", type(exc).__name__)
+        response = jsonify({"status": "unavailable", "database": "unreachable"})
+        response.status_code = 503
+        return response
+    head = head_revision()
+    ready = current == head
+    response = jsonify({"status": "ok" if ready else "unavailable", "database": "ok",
+                        "schema": {"current": current, "head": head}})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+@blp.route("/metrics")
+def metrics():  # type: ignore[no-untyped-def]
+    """Prometheus text exposition."""
+    from app.metrics import render_metrics
+
+    body, content_type = render_metrics(current_app._get_current_object())
+    return Response(body, content_type=content_type)

@@ -1,0 +1,21 @@
+"""All models, imported so ``Base.metadata`` knows every table (Alembic's target)."""
+
+from app.models import broker  # noqa: F401
+from app.models.base import Base
+from app.models.cache import CacheEntry
+from app.models.literature import Literature
+from app.models.project import Project
+from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
+from app.models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "CacheEntry",
+    "Literature",
+    "Project",
+    "ScreeningBatch",
+    "ScreeningResult",
+    "ScreeningTask",
+    "User",
+]

@@ -1,0 +1,110 @@
+"""Screening runs: the task, its checkpointed batches (with leases) and one result row per record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+TASK_STATUSES = ("pending", "running", "completed", "completed_with_errors", "failed", "cancelled")
+FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
+BATCH_STATUSES = ("pending", "running", "done", "failed")
+
+
+class ScreeningTask(Base):
+    __tablename__ = "screening_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    task_type: Mapped[str] = mapped_column(String(40), default="title_abstract")
+    status: Mapped[str] = mapped_column(String(30), default="pending", index=True)
+    total_items: Mapped[int] = mapped_column(Integer, default=0)
+    total_batches: Mapped[int] = mapped_column(Integer, default=0)
+    batch_size: Mapped[int] = mapped_column(Integer, default=100)
+    # snapshot of providers, models and prompt version at start, so a later config change cannot alter a run
+    model_config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    processed_items: Mapped[int] = mapped_column(Integer, default=0)
+    success_items: Mapped[int] = mapped_column(Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    conflict_items: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_estimate: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    chord_id: Mapped[str | None] = mapped_column(String(155))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScreeningBatch(Base):
+    __tablename__ = "screening_batches"
+    __table_args__ = (
+        UniqueConstraint("task_id", "batch_index"),
+        Index("ix_screening_batches_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("screening_tasks.id", ondelete="CASCADE"), index=True)
+    batch_index: Mapped[int] = mapped_column(Integer)
+    literature_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    celery_task_id: Mapped[str | None] = mapped_column(String(155), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_checkpoint_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScreeningResult(Base):
+    __tablename__ = "screening_results"
+    __table_args__ = (UniqueConstraint("task_id", "literature_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("screening_tasks.id", ondelete="CASCADE"), index=True)
+    literature_id: Mapped[int] = mapped_column(ForeignKey("literature.id", ondelete="CASCADE"), index=True)
+    batch_index: Mapped[int] = mapped_column(Integer)
+    # one entry per model: {model, provider, decision, reason, confidence, picos, raw_response,
+    #                        prompt_tokens, completion_tokens, cost, cached, error}
+    decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    final_decision: Mapped[str | None] = mapped_column(String(20), index=True)
+    has_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    manual_review_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="success")  # success | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_estimate: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    review_decision: Mapped[str | None] = mapped_column(String(20))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,1 @@
+"""Business logic, callable without Flask request handling or Celery."""

@@ -1,0 +1,8 @@
+"""Celery task names. The web process sends tasks by name, so ``app/`` never imports ``tasks/``."""
+
+PING = "litscreen.ping"
+SCREEN_BATCH = "litscreen.screening.screen_batch"
+FINALIZE_TASK = "litscreen.screening.finalize_task"
+SWEEP = "litscreen.maintenance.sweep"
+CLEAN_CACHE = "litscreen.maintenance.clean_cache"
+CLEAN_BROKER = "litscreen.maintenance.clean_broker"

@@ -1,0 +1,46 @@
+"""Celery settings (lowercase names). ``create_app`` loads this module and sets the broker and result URLs.
+
+The broker URL and the result backend are derived from ``DATABASE_URL`` (see ``broker_url_for`` and
+``result_backend_for``) unless ``CELERY_BROKER_URL`` / ``CELERY_RESULT_BACKEND`` override them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery.schedules import crontab  # noqa: F401  (available to deployments that extend the schedule)
+
+
+def broker_url_for(database_url: str) -> str:
+    """The broker URL on the application database (kombu's SQLAlchemy transport family)."""
+    return f"sqla+{database_url}"
+
+
+def result_backend_for(database_url: str) -> str:
+    """Celery's database result backend on the application database."""
+    return f"db+{database_url}"
+
+
+accept_content = ["json"]
+task_serializer = "json"
+result_serializer = "json"
+timezone = "UTC"
+enable_utc = True
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_pool_putlocks = False
+task_track_started = True
+result_extended = True
+result_expires = int(os.environ.get("RESULT_EXPIRES_SECONDS", 7 * 24 * 3600))
+broker_connection_retry_on_startup = True
+worker_hijack_root_logger = False
+worker_send_task_events = True
+task_send_sent_event = True
+
+database_engine_options = {"pool_pre_ping": True}
+database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
+database_create_tables_at_setup = False
+
+beat_schedule: dict = {}

@@ -1,0 +1,105 @@
+"""Session fixtures: one fresh, migrated PostgreSQL database per test session, dropped afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.support import database
+from tests.support.processes import ProcessGroup
+
+
+@pytest.fixture(scope="session")
+def admin_database_url() -> str:
+    """A server to create test databases on (TEST_DATABASE_URL, local 127.0.0.1:5432, or embedded)."""
+    return database.admin_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_database_url: str) -> Iterator[str]:
+    """A fresh database at the newest migration, dropped at the end of the session."""
+    from app.migrate import upgrade
+
+    url = database.create_database(admin_database_url)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        database.drop_database(admin_database_url, url)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Flask:
+    """The litscreen app on the test database."""
+    from app import create_app
+
+    return create_app({"DATABASE_URL": database_url, "TESTING": True, "CACHE_BACKEND": "postgres"})
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test that touches the database starts and ends with empty tables."""
+    yield
+    if "database_url" in request.fixturenames:
+        database.truncate_all(request.getfixturevalue("database_url"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_token(app: Flask):
+    """Create a user named ``name`` (once) and return a fresh API token for it."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import User
+    from app.services.users import create_token, create_user
+
+    def _make(name: str = "alice") -> str:
+        with app.app_context():
+            session = db.session()
+            if session.scalar(select(User).where(User.name == name)) is None:
+                create_user(session, name)
+            return create_token(session, name)
+
+    return _make
+
+
+@pytest.fixture
+def auth(make_token) -> dict[str, str]:
+    """Authorization headers for user 'alice'."""
+    return {"Authorization": f"Bearer {make_token('alice')}"}
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
+    """Start real subprocesses (workers, servers); all are killed at the end of the test."""
+    group = ProcessGroup(tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+PICOS = {
+    "P": "healthcare professionals such as physicians, nurses and pharmacists",
+    "I": "nudges, choice architecture, defaults, reminders, feedback",
+    "C": "usual care or no nudge",
+    "O": "evidence-based practice behaviour, prescribing, guideline adherence",
+    "S": "randomised or controlled trials, quasi-experimental studies",
+}
+
+
+@pytest.fixture
+def project_id(client: FlaskClient, auth: dict[str, str]) -> int:
+    """A project of 'alice' with the nudging review's PICOS."""
+    response = client.post("/api/v1/asl/projects", json={"name": "Nudging", "picos": PICOS}, headers=auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]

@@ -1,0 +1,1 @@
+"""Test helpers: database provisioning and real subprocesses (workers, servers)."""
