@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 up: $(STAMP)
+	mkdir -p instance
 	$(BIN)/litscreen db upgrade
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile web worker beat flower
 
