@@ -41,11 +41,12 @@ def admin_url() -> str:
         from app.database_url import normalise_database_url
 
         return normalise_database_url(configured)
-    if server_answers(LOCAL_DEFAULT):
-        return LOCAL_DEFAULT
+    local = os.environ.get("LITSCREEN_TEST_LOCAL_URL", LOCAL_DEFAULT)
+    if server_answers(local):
+        return local
     from app.embedded import embedded_server_url
 
-    instance = Path(tempfile.gettempdir()) / "litscreen-test-pg"
+    instance = Path(os.environ.get("LITSCREEN_TEST_EMBEDDED_DIR") or Path(tempfile.gettempdir()) / "litscreen-test-pg")
     instance.mkdir(exist_ok=True)
     return embedded_server_url(instance)
 
