@@ -1,7 +1,8 @@
 """Broker (kombu) and result (Celery database backend) tables, declared here so Alembic owns them.
 
 Names, sequences and columns match what kombu's SQLAlchemy transport and Celery's database backend map, so
-their own ``create_all(checkfirst=True)`` finds them present. ``kombu_binding`` is ours: the transport in
+their own ``create_all(checkfirst=True)`` finds them present. Migration 0003 adds the columns and indexes the
+transport needs (queue expiry, visibility timeout, message TTL) and drops kombu's unused ones. ``kombu_binding`` is ours: the transport in
 ``tasks/transport.py`` persists exchange bindings there so routing works across processes.
 """
 
@@ -22,6 +23,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 
 from app.models.base import Base
@@ -33,18 +36,28 @@ kombu_queue = Table(
     metadata,
     Column("id", Integer, Sequence("queue_id_sequence"), primary_key=True),
     Column("name", String(200), unique=True),
+    # queue arguments (x-expires, x-message-ttl) and liveness, so expiry works across processes
+    Column("expires_ms", Integer),
+    Column("message_ttl_ms", Integer),
+    Column("last_used_at", DateTime(timezone=True), server_default=func.now()),
 )
 
 kombu_message = Table(
     "kombu_message",
     metadata,
     Column("id", Integer, Sequence("message_id_sequence"), primary_key=True),
-    Column("visible", Boolean, index=True),
-    Column("timestamp", DateTime, index=True),
+    Column("visible", Boolean),
+    Column("timestamp", DateTime),
     Column("payload", Text, nullable=False),
     Column("version", SmallInteger, nullable=False),
-    Column("queue_id", Integer, ForeignKey("kombu_queue.id", name="FK_kombu_message_queue")),
-    Index("ix_kombu_message_timestamp_id", "timestamp", "id"),
+    Column("queue_id", Integer, ForeignKey("kombu_queue.id", name="FK_kombu_message_queue", ondelete="CASCADE")),
+    # visibility timeout: an unacked (invisible) message whose deadline passed is delivered again
+    Column("deadline", DateTime(timezone=True)),
+    Column("deliveries", Integer, nullable=False, server_default="0"),
+    # per-queue message TTL (x-message-ttl)
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_kombu_message_ready", "queue_id", "id", postgresql_where=text("visible")),
+    Index("ix_kombu_message_deadline", "deadline", postgresql_where=text("NOT visible")),
 )
 
 kombu_binding = Table(
