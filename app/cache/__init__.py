@@ -1,0 +1,46 @@
+"""The cache: one interface, a PostgreSQL backend (default) and an in-process memory backend.
+
+``get_cache(config)`` picks the backend from ``CACHE_BACKEND`` (``postgres`` | ``memory``). Key prefixes in
+use: ``asl:llm:``, ``asl:pdf:``, ``dc:health:``, ``dc:extraction:``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from app.cache.base import Cache, key_prefix
+from app.cache.memory import MemoryCache
+from app.cache.postgres import PostgresCache
+
+CACHE_BACKENDS = ("postgres", "memory")
+_memory_cache: MemoryCache | None = None
+_postgres_caches: dict[int, PostgresCache] = {}
+_lock = threading.Lock()
+
+__all__ = ["CACHE_BACKENDS", "Cache", "MemoryCache", "PostgresCache", "get_cache", "key_prefix"]
+
+
+def get_cache(config: Mapping[str, Any], engine: Engine | None = None) -> Cache:
+    """The process's cache for ``CACHE_BACKEND``; the PostgreSQL one needs ``engine`` (default: current app's)."""
+    global _memory_cache
+    backend = str(config.get("CACHE_BACKEND") or "postgres").lower()
+    if backend not in CACHE_BACKENDS:
+        raise ValueError(f"CACHE_BACKEND must be one of {', '.join(CACHE_BACKENDS)}, got {backend!r}")
+    with _lock:
+        if backend == "memory":
+            if _memory_cache is None:
+                _memory_cache = MemoryCache()
+            return _memory_cache
+        if engine is None:
+            from app.extensions import db
+
+            engine = db.engine
+        cache = _postgres_caches.get(id(engine))
+        if cache is None or cache.engine is not engine:
+            cache = _postgres_caches[id(engine)] = PostgresCache(
+                engine, float(config.get("CACHE_COUNTER_FLUSH_SECONDS") or 5.0))
+        return cache

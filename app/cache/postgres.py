@@ -1,0 +1,145 @@
+"""PostgreSQL cache backend on ``app_cache``: upsert on set, lazy expiry on read, counters in ``app_cache_counters``.
+
+Expiry uses the database clock (``now()``), so every process agrees on what has expired. Hits and misses are
+counted in process and added to ``app_cache_counters`` at most every ``counter_flush_seconds`` (and on
+``close``/``flush_counters``), so the web process sees the counts of the workers without a write per read.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.cache.base import OTHER_PREFIX, Cache, check_key
+from app.models.cache import CacheCounter, CacheEntry
+
+logger = logging.getLogger(__name__)
+
+_entries = CacheEntry.__table__
+_counters = CacheCounter.__table__
+_PREFIX_SQL = r"^[^:]*:[^:]*:"
+
+
+class PostgresCache(Cache):
+    """The cache every litscreen process shares through the database."""
+
+    def __init__(self, engine: Engine, counter_flush_seconds: float = 5.0) -> None:
+        super().__init__()
+        self.engine = engine
+        self.counter_flush_seconds = counter_flush_seconds
+        self._last_flush = time.monotonic()
+        self._flush_lock = threading.Lock()
+        atexit.register(self._flush_quietly)
+
+    def get(self, key: str) -> Any | None:
+        check_key(key)
+        expired = and_(_entries.c.expires_at.is_not(None), _entries.c.expires_at <= func.now())
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_entries.c.value, expired.label("expired")).where(_entries.c.key == key)
+            ).first()
+            if row is not None and row.expired:
+                conn.execute(delete(_entries).where(_entries.c.key == key, expired))
+                row = None
+        self._count(key, row is not None)
+        self._maybe_flush_counters()
+        return row.value if row is not None else None
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        check_key(key)
+        expires_at = func.now() + timedelta(seconds=ttl) if ttl is not None else None
+        statement = insert(_entries).values(key=key, value=value, expires_at=expires_at, created_at=func.now())
+        statement = statement.on_conflict_do_update(
+            index_elements=[_entries.c.key],
+            set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at,
+                  "created_at": statement.excluded.created_at},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def delete(self, key: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(_entries).where(_entries.c.key == key)).rowcount > 0
+
+    def delete_prefix(self, prefix: str) -> int:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.begin() as conn:
+            return conn.execute(delete(_entries).where(_entries.c.key.like(escaped + "%", escape="\\"))).rowcount
+
+    def flush(self) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(_entries)).rowcount
+
+    def delete_expired(self, limit: int = 1000) -> int:
+        batch = (select(_entries.c.key).where(_entries.c.expires_at <= func.now()).limit(limit)
+                 .with_for_update(skip_locked=True))
+        with self.engine.begin() as conn:
+            return conn.execute(delete(_entries).where(_entries.c.key.in_(batch.scalar_subquery()))).rowcount
+
+    # -- counters ----------------------------------------------------------------------------------------
+    def _maybe_flush_counters(self) -> None:
+        if time.monotonic() - self._last_flush >= self.counter_flush_seconds:
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush_counters()
+        except SQLAlchemyError as exc:
+            logger.warning("could not persist cache hit/miss counters: %s", exc.__class__.__name__)
+
+    def flush_counters(self) -> None:
+        """Add this process's counted hits and misses to ``app_cache_counters`` (kept for later if that fails)."""
+        with self._flush_lock:
+            self._last_flush = time.monotonic()
+            pending = self._take_pending()
+            if not pending:
+                return
+            rows = [{"prefix": p[:100], "hits": h, "misses": m, "updated_at": func.now()}
+                    for p, (h, m) in sorted(pending.items())]
+            statement = insert(_counters).values(rows)
+            statement = statement.on_conflict_do_update(
+                index_elements=[_counters.c.prefix],
+                set_={"hits": _counters.c.hits + statement.excluded.hits,
+                      "misses": _counters.c.misses + statement.excluded.misses,
+                      "updated_at": func.now()},
+            )
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(statement)
+            except SQLAlchemyError:
+                with self._counter_lock:
+                    for prefix, (hits, misses) in pending.items():
+                        counts = self._pending.setdefault(prefix, [0, 0])
+                        counts[0] += hits
+                        counts[1] += misses
+                raise
+
+    def stats(self) -> dict[str, Any]:
+        self._flush_quietly()
+        prefix = func.coalesce(func.substring(_entries.c.key, _PREFIX_SQL), literal(OTHER_PREFIX)).label("prefix")
+        is_valid = or_(_entries.c.expires_at.is_(None), _entries.c.expires_at > func.now())
+        by_prefix: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(
+                select(prefix, func.count().label("total"),
+                       func.count().filter(~is_valid).label("expired")).group_by(prefix)
+            ):
+                by_prefix[row.prefix] = {"total": row.total, "expired": row.expired, "hits": 0, "misses": 0}
+            for row in conn.execute(select(_counters.c.prefix, _counters.c.hits, _counters.c.misses)):
+                entry = by_prefix.setdefault(row.prefix, {"total": 0, "expired": 0, "hits": 0, "misses": 0})
+                entry["hits"], entry["misses"] = int(row.hits), int(row.misses)
+        return {
+            "total": sum(e["total"] for e in by_prefix.values()),
+            "expired": sum(e["expired"] for e in by_prefix.values()),
+            "by_prefix": by_prefix,
+            "hits": sum(e["hits"] for e in by_prefix.values()),
+            "misses": sum(e["misses"] for e in by_prefix.values()),
+        }

@@ -1,0 +1,1 @@
+"""The LLM layer: OpenAI-compatible providers, screening prompts, pricing, decision rule and the simulator."""

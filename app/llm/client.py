@@ -1,0 +1,186 @@
+"""OpenAI-compatible chat-completions client on httpx, one per provider.
+
+Per provider: a timeout, a semaphore bounding requests in flight, a requests-per-minute limiter, and retries
+(tenacity) with exponential backoff and jitter on 429, 5xx, timeouts and connection errors, waiting at least
+what ``Retry-After`` asks. Other 4xx answers are not retried (``LLMRequestError``). When the retry budget is
+spent, ``LLMUnavailable`` is raised. The API key is only ever sent in the Authorization header: every message
+this module produces passes through ``redact`` so the key cannot leak into logs, errors or responses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from app.llm.providers import ProviderSettings
+from app.llm.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+class LLMUnavailable(Exception):
+    """A provider kept failing transiently (429/5xx/timeouts/connection errors) beyond its retry budget."""
+
+
+class LLMRequestError(Exception):
+    """A provider refused the request (a 4xx other than 408/409/425/429) or answered something unusable."""
+
+
+class TransientLLMError(Exception):
+    """One failed attempt that is worth retrying; ``retry_after`` is the server's wish, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class ChatCompletion:
+    """The useful part of one chat-completions answer."""
+
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    raw: str          # the response body as received
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry transient failures."""
+
+    max_attempts: int = 8
+    initial_wait: float = 1.0
+    max_wait: float = 60.0
+    jitter: float = 1.0
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (and any Bearer token) replaced by ``***``."""
+    if secret:
+        text = text.replace(secret, "***")
+    return text
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), capped; None if absent/invalid."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
+
+
+class _WaitHonouringRetryAfter:
+    """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = self.backoff(retry_state)
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, TransientLLMError) and exc.retry_after is not None:
+            wait = max(wait, exc.retry_after)
+        return wait
+
+
+class ChatClient:
+    """Chat completions against one provider; thread-safe."""
+
+    def __init__(self, provider: ProviderSettings, retry: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.provider = provider
+        self.retry = retry or RetryPolicy()
+        self.limiter = RateLimiter(provider.rpm)
+        self._slots = threading.BoundedSemaphore(provider.max_concurrency)
+        headers = {"Content-Type": "application/json", "User-Agent": "litscreen"}
+        if provider.api_key:
+            headers["Authorization"] = f"Bearer {provider.api_key}"
+        self._http = httpx.Client(
+            base_url=provider.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(provider.timeout, connect=min(10.0, provider.timeout)),
+            limits=httpx.Limits(max_connections=provider.max_concurrency,
+                                max_keepalive_connections=provider.max_concurrency),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def complete(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatCompletion:
+        """One chat completion, retried on transient failures; LLMUnavailable when the budget is spent."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientLLMError),
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=_WaitHonouringRetryAfter(self.retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, model, messages, params)
+        except TransientLLMError as exc:
+            raise LLMUnavailable(
+                f"{self.provider.name}:{model} unavailable after {self.retry.max_attempts} attempts: {exc}"
+            ) from None
+
+    def _log_retry(self, retry_state: RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        logger.warning("%s: attempt %d failed (%s); retrying in %.2f s", self.provider.name,
+                       retry_state.attempt_number, exc, retry_state.upcoming_sleep)
+
+    def _attempt(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatCompletion:
+        body = {"model": model, "messages": messages, **params}
+        with self._slots:
+            self.limiter.acquire()
+            try:
+                response = self._http.post("/chat/completions", json=body)
+            except httpx.TimeoutException as exc:
+                raise TransientLLMError(f"timeout after {self.provider.timeout:g} s ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                raise TransientLLMError(
+                    redact(f"connection error: {type(exc).__name__}: {exc}", self.provider.api_key)
+                ) from None
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> ChatCompletion:
+        key = self.provider.api_key
+        if response.status_code in RETRYABLE_STATUS or response.status_code >= 500:
+            raise TransientLLMError(
+                redact(f"HTTP {response.status_code}: {response.text[:200]}", key),
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 400:
+            raise LLMRequestError(redact(f"HTTP {response.status_code}: {response.text[:300]}", key))
+        raw = response.text
+        try:
+            data = json.loads(raw)
+            content = data["choices"][0]["message"]["content"] or ""
+            usage = data.get("usage") or {}
+            return ChatCompletion(
+                content=str(content),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                raw=raw,
+            )
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMRequestError(redact(f"unreadable chat-completions answer ({exc}): {raw[:200]}", key)) from None

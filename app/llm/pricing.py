@@ -1,0 +1,56 @@
+"""Estimated cost of a call from its token usage and a price table per model (USD per million tokens).
+
+The defaults are list prices at the time of writing (estimates only; providers change them). Override or
+extend with ``LLM_PRICES``, a JSON object ``{"provider:model": {"input": USD, "output": USD}}`` (per 1M tokens)
+in the Flask config or environment. Unknown models cost 0 and are logged once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from app.llm.settings import setting
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "deepseek:deepseek-chat": {"input": 0.28, "output": 0.42},
+    "deepseek:deepseek-reasoner": {"input": 0.28, "output": 0.42},
+    "qwen:qwen-plus": {"input": 0.40, "output": 1.20},
+    "qwen:qwen-turbo": {"input": 0.05, "output": 0.20},
+    "qwen:qwen-max": {"input": 1.60, "output": 6.40},
+    "qwen:qwen-flash": {"input": 0.05, "output": 0.40},
+}
+_warned: set[str] = set()
+
+
+def price_table(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
+    """The default prices updated with ``LLM_PRICES``; ValueError naming the bad entry."""
+    table = {k: dict(v) for k, v in DEFAULT_PRICES.items()}
+    raw = setting(config, "LLM_PRICES")
+    if not raw:
+        return table
+    overrides = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(overrides, dict):
+        raise ValueError("LLM_PRICES must be a JSON object of provider:model -> {input, output}")
+    for key, price in overrides.items():
+        try:
+            table[str(key)] = {"input": float(price["input"]), "output": float(price["output"])}
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"LLM_PRICES entry {key!r} needs numeric input and output prices") from exc
+    return table
+
+
+def estimate_cost(table: Mapping[str, Mapping[str, float]], model_key: str, prompt_tokens: int,
+                  completion_tokens: int) -> float:
+    """USD for one call; 0 for models without a price (simulator, unknown)."""
+    price = table.get(model_key)
+    if price is None:
+        if model_key not in _warned and not model_key.startswith("sim:"):
+            _warned.add(model_key)
+            logger.warning("no price for %s: its cost is counted as 0 (set LLM_PRICES)", model_key)
+        return 0.0
+    return round((prompt_tokens * price["input"] + completion_tokens * price["output"]) / 1_000_000, 8)

@@ -1,0 +1,306 @@
+"""Screening one record with every configured model: prompt, cache, call, validate, repair once, combine.
+
+The engine builds a ``Screener`` from a task's model snapshot (``model_config_snapshot`` at task start) and calls
+``screen`` for each record, from several threads. Every model call goes through the LLM cache
+(``asl:llm:<sha256 of provider, model, prompt version, messages, params>``) unless ``LLM_CACHE=off``, so a rerun,
+retry or resumed batch never pays twice; a cached answer reports 0 tokens and 0 cost (nothing was paid).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.cache import Cache, get_cache
+from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
+from app.llm.decision import DECISION_RULES, combine
+from app.llm.models import ModelSpec, parse_screening_models
+from app.llm.pricing import estimate_cost, price_table
+from app.llm.prompts import (
+    PROMPT_VERSION,
+    REQUEST_PARAMS,
+    InvalidOutput,
+    ScreeningAnswer,
+    build_messages,
+    parse_answer,
+    repair_messages,
+)
+from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
+from app.llm.settings import float_setting, int_setting, setting
+
+if TYPE_CHECKING:
+    from app.models import Literature, Project
+
+logger = logging.getLogger(__name__)
+
+LLM_CACHE_PREFIX = "asl:llm:"
+DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
+
+__all__ = [
+    "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot", "screen_record",
+]
+
+
+class NoModelsConfigured(Exception):
+    """SCREENING_MODELS is empty or unusable (bad entry, provider without a base URL, unknown decision rule)."""
+
+
+@dataclass
+class Criteria:
+    """What a record is judged against."""
+
+    picos: dict[str, str]
+    inclusion_criteria: str | None = None
+    exclusion_criteria: str | None = None
+
+
+@dataclass
+class RecordText:
+    """The part of a record the models read."""
+
+    literature_id: int
+    title: str
+    abstract: str | None = None
+
+
+@dataclass
+class ModelDecision:
+    """One model's judgement of one record (``decision`` None when this model failed; ``error`` says why)."""
+
+    model: str
+    decision: str | None
+    reason: str | None
+    confidence: float | None
+    picos: dict = field(default_factory=dict)
+    raw_response: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cached: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class RecordScreening:
+    """Every model's decision and the combined outcome of one record."""
+
+    decisions: list[ModelDecision]
+    final_decision: str | None
+    has_conflict: bool
+    manual_review_required: bool
+    failed: bool
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list[dict[str, str]],
+                  params: Mapping[str, Any]) -> str:
+    """``asl:llm:<sha256>`` of everything that determines the answer."""
+    material = json.dumps(
+        {"provider": provider, "model": model, "prompt_version": prompt_version, "messages": messages,
+         "params": dict(params)},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    )
+    return LLM_CACHE_PREFIX + hashlib.sha256(material.encode()).hexdigest()
+
+
+def model_config_snapshot(config: Mapping[str, Any]) -> dict:
+    """The models, base URLs, prompt version and decision rule a task will use (never an API key)."""
+    try:
+        specs = parse_screening_models(str(setting(config, "SCREENING_MODELS", "")))
+    except ValueError as exc:
+        raise NoModelsConfigured(str(exc)) from None
+    if not specs:
+        raise NoModelsConfigured("SCREENING_MODELS is empty: set it to e.g. deepseek:deepseek-chat,qwen:qwen-plus")
+    rule = str(setting(config, "SCREENING_DECISION_RULE", "unanimous"))
+    if rule not in DECISION_RULES:
+        raise NoModelsConfigured(f"SCREENING_DECISION_RULE must be one of {', '.join(DECISION_RULES)}, got {rule!r}")
+    models = []
+    for spec in specs:
+        try:
+            base_url = provider_base_url(spec.provider, config)
+        except ProviderNotConfigured as exc:
+            raise NoModelsConfigured(str(exc)) from None
+        models.append({"provider": spec.provider, "model": spec.model, "base_url": base_url})
+    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": rule}
+
+
+class Screener:
+    """Screens records with the snapshot's models; thread-safe; ``close`` when done."""
+
+    def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
+                 prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
+                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION) -> None:
+        self.models = models
+        self.clients = clients
+        self.cache = cache
+        self.prices = prices
+        self.decision_rule = decision_rule
+        self.cache_ttl = cache_ttl
+        self.prompt_version = prompt_version
+        self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
+                                        thread_name_prefix="llm-call")
+
+    def close(self) -> None:
+        """Stop the call threads, close HTTP clients and persist cache counters."""
+        self._pool.shutdown(wait=True)
+        for client in self.clients.values():
+            client.close()
+        if self.cache is not None:
+            try:
+                self.cache.flush_counters()
+            except Exception:  # noqa: BLE001 - counters are best effort; never fail a batch for them
+                logger.warning("could not persist cache counters", exc_info=True)
+
+    def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
+        """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
+        messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
+                                  record.title, record.abstract)
+        futures = [self._pool.submit(self._decide, spec, messages) for spec in self.models]
+        decisions: list[ModelDecision] = []
+        unavailable: LLMUnavailable | None = None
+        for future in futures:
+            try:
+                decisions.append(future.result())
+            except LLMUnavailable as exc:
+                unavailable = unavailable or exc
+        if unavailable is not None:
+            raise unavailable
+        prompt_tokens = sum(d.prompt_tokens for d in decisions)
+        completion_tokens = sum(d.completion_tokens for d in decisions)
+        cost = round(sum(d.cost for d in decisions), 8)
+        failures = [d for d in decisions if d.decision is None]
+        if failures:
+            return RecordScreening(decisions, None, False, False, True,
+                                   "; ".join(f"{d.model}: {d.error}" for d in failures),
+                                   prompt_tokens, completion_tokens, cost)
+        final = combine([d.decision for d in decisions if d.decision], self.decision_rule)
+        return RecordScreening(decisions, final.final_decision, final.has_conflict, final.manual_review_required,
+                               False, None, prompt_tokens, completion_tokens, cost)
+
+    def _decide(self, spec: ModelSpec, messages: list[dict[str, str]]) -> ModelDecision:
+        key = llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if isinstance(hit, dict) and hit.get("decision"):
+                return ModelDecision(spec.key, hit["decision"], hit.get("reason"), hit.get("confidence"),
+                                     hit.get("picos") or {}, hit.get("raw_response"), 0, 0, 0.0, True, None)
+        client = self.clients[spec.provider]
+        prompt_tokens = completion_tokens = 0
+        raw: str | None = None
+        try:
+            completion = client.complete(spec.model, messages, REQUEST_PARAMS)
+            prompt_tokens, completion_tokens, raw = completion.prompt_tokens, completion.completion_tokens, \
+                completion.content
+            try:
+                answer = parse_answer(completion.content)
+            except InvalidOutput as problem:
+                logger.info("%s gave invalid output (%s); one repair attempt", spec.key, problem)
+                repaired = client.complete(spec.model, repair_messages(messages, completion.content, str(problem)),
+                                           REQUEST_PARAMS)
+                prompt_tokens += repaired.prompt_tokens
+                completion_tokens += repaired.completion_tokens
+                raw = repaired.content
+                try:
+                    answer = parse_answer(repaired.content)
+                except InvalidOutput as final_problem:
+                    return self._failed(spec, f"invalid output after one repair attempt: {final_problem}", raw,
+                                        prompt_tokens, completion_tokens)
+        except LLMRequestError as exc:
+            return self._failed(spec, str(exc), raw, prompt_tokens, completion_tokens)
+        cost = estimate_cost(self.prices, spec.key, prompt_tokens, completion_tokens)
+        if self.cache is not None:
+            self.cache.set(key, self._cache_value(answer, raw, prompt_tokens, completion_tokens, cost), self.cache_ttl)
+        return ModelDecision(spec.key, answer.decision, answer.reason, answer.confidence, answer.picos, raw,
+                             prompt_tokens, completion_tokens, cost, False, None)
+
+    def _failed(self, spec: ModelSpec, error: str, raw: str | None, prompt_tokens: int,
+                completion_tokens: int) -> ModelDecision:
+        logger.warning("%s failed an item: %s", spec.key, error)
+        return ModelDecision(spec.key, None, None, None, {}, raw, prompt_tokens, completion_tokens,
+                             estimate_cost(self.prices, spec.key, prompt_tokens, completion_tokens), False, error)
+
+    def _cache_value(self, answer: ScreeningAnswer, raw: str | None, prompt_tokens: int, completion_tokens: int,
+                     cost: float) -> dict[str, Any]:
+        return {"decision": answer.decision, "reason": answer.reason, "confidence": answer.confidence,
+                "picos": answer.picos, "raw_response": raw, "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
+
+
+def _llm_cache_enabled(config: Mapping[str, Any]) -> bool:
+    value = str(setting(config, "LLM_CACHE", "on")).strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"LLM_CACHE must be on or off, got {value!r}")
+    return value in ("on", "true", "1", "yes")
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
+    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config`` / environment."""
+    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
+    if not models:
+        raise NoModelsConfigured("the model snapshot names no models")
+    retry = RetryPolicy(
+        max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
+        initial_wait=float_setting(config, "LLM_RETRY_INITIAL_SECONDS", 1.0),
+        max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
+        jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
+    )
+    clients: dict[str, ChatClient] = {}
+    for entry in snapshot["models"]:
+        provider = entry["provider"]
+        if provider not in clients:
+            clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
+    cache: Cache | None = None
+    if _llm_cache_enabled(config):
+        cache = get_cache(config, _engine_for(config) if str(config.get("CACHE_BACKEND") or "postgres") != "memory"
+                          else None)
+    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", DEFAULT_LLM_CACHE_TTL_SECONDS)
+    return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
+                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
+
+
+_engines: dict[str, Any] = {}
+
+
+def _engine_for(config: Mapping[str, Any]):
+    """The current app's engine, or (outside an app context) one engine per database URL."""
+    from flask import has_app_context
+
+    if has_app_context():
+        from app.extensions import db
+
+        return db.engine
+    from sqlalchemy import create_engine
+
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    if url not in _engines:
+        _engines[url] = create_engine(url, pool_pre_ping=True)
+    return _engines[url]
+
+
+def screen_record(project: Project, record: Literature) -> RecordScreening:
+    """Screen one record of ``project`` with the configured models (inside an app context)."""
+    from flask import current_app
+
+    config = current_app.config
+    screener = build_screener(model_config_snapshot(config), config)
+    try:
+        return screener.screen(
+            Criteria(project.picos or {}, project.inclusion_criteria, project.exclusion_criteria),
+            RecordText(record.id, record.title, record.abstract),
+        )
+    finally:
+        screener.close()
