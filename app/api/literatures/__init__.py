@@ -1,0 +1,1 @@
+"""Bibliographic records of a project: import (JSON or file upload) and listing."""

@@ -1,0 +1,106 @@
+"""Records of a project: /api/v1/asl/projects/{id}/literatures (import as JSON or file upload; list)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.errors import api_abort
+from app.api.literatures.schemas import (
+    ImportSummarySchema,
+    LiteratureFileSchema,
+    LiteratureImportSchema,
+    LiteratureSchema,
+)
+from app.api.pagination import PAGINATE_ARGS
+from app.api.projects.routes import load_project
+from app.extensions import db
+from app.importers import ImportRejected
+from app.services import literature as literature_service
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint(
+    "literatures", __name__, url_prefix="/api/v1/asl/projects", description="Bibliographic records of a project"
+)
+
+# Multipart framing around an uploaded file; the file itself is checked against MAX_IMPORT_BYTES exactly.
+MULTIPART_ALLOWANCE = 64 * 1024
+
+REQUEST_BODY_DOC = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/LiteratureImport"}},
+        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/LiteratureFile"}},
+    },
+}
+
+
+def _max_bytes() -> int:
+    return int(current_app.config["MAX_IMPORT_BYTES"])
+
+
+@blp.before_request
+def reject_oversize_body() -> None:
+    """413 before the body is parsed when it is clearly over MAX_IMPORT_BYTES."""
+    if request.method == "POST" and (request.content_length or 0) > _max_bytes() + MULTIPART_ALLOWANCE:
+        api_abort(
+            413,
+            f"The request body is larger than the import limit of {_max_bytes()} bytes (MAX_IMPORT_BYTES).",
+            errors={"file" if request.mimetype == "multipart/form-data" else "records": ["Too large."]},
+        )
+
+
+def _reject(exc: ImportRejected) -> None:
+    api_abort(exc.status, exc.message, errors={exc.field: [exc.message]})
+
+
+@blp.route("/<int:project_id>/literatures")
+class Literatures(MethodView):
+    @blp.response(200, LiteratureSchema(many=True))
+    @blp.paginate(**PAGINATE_ARGS)
+    def get(self, pagination_parameters, project_id: int):  # type: ignore[no-untyped-def]
+        """List a project's records (in import order)."""
+        project = load_project(project_id)
+        items, total = literature_service.list_literature(
+            db.session(), project, pagination_parameters.first_item, pagination_parameters.page_size
+        )
+        pagination_parameters.item_count = total
+        return items
+
+    @blp.arguments(LiteratureImportSchema, location="json")
+    @blp.arguments(LiteratureFileSchema, location="files")
+    @blp.response(201, ImportSummarySchema)
+    @blp.doc(requestBody=REQUEST_BODY_DOC)
+    def post(self, body: dict[str, Any], files: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+        """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV)."""
+        project = load_project(project_id)
+        config = current_app.config
+        upload = files.get("file")
+        try:
+            if upload is not None:
+                filename = upload.filename or "upload"
+                data = upload.stream.read(_max_bytes() + 1)
+                summary = literature_service.import_file(
+                    db.session(), project, filename, data,
+                    max_bytes=_max_bytes(), max_records=int(config["MAX_IMPORT_RECORDS"]),
+                )
+            elif body.get("records") is not None:
+                if (request.content_length or 0) > _max_bytes():
+                    literature_service.check_size(request.content_length or 0, _max_bytes(), "request body")
+                records = body["records"]
+                literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
+                summary = literature_service.import_records(db.session(), project, records, "json")
+            else:
+                api_abort(
+                    422,
+                    "Send JSON {\"records\": [...]} or a multipart form with an export in 'file'.",
+                    errors={"records": ["Missing data for required field."]},
+                )
+        except ImportRejected as exc:
+            _reject(exc)
+        return summary.to_dict()

@@ -1,0 +1,69 @@
+"""Marshmallow schemas for record import and listing."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+from flask_smorest.fields import Upload
+
+LABELS = ("include", "exclude")
+
+
+class LiteratureRecordSchema(Schema):
+    """One record to import. ``title`` must be present; a null or blank title is skipped with a reason."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    title = fields.String(required=True, allow_none=True, validate=validate.Length(max=10000))
+    abstract = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200000))
+    authors = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list, allow_none=True)
+    year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1000, max=2999))
+    journal = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    doi = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    pmid = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\s*\d{1,12}\s*$"))
+    keywords = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list, allow_none=True)
+    source_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    label = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LABELS))
+
+
+class LiteratureImportSchema(Schema):
+    """JSON import body: ``{"records": [...]}`` (or send a multipart ``file`` instead)."""
+
+    records = fields.List(fields.Nested(LiteratureRecordSchema), metadata={"description": "Records to import."})
+
+
+class LiteratureFileSchema(Schema):
+    """Multipart upload: an export file (RIS, PubMed MEDLINE/.nbib, BibTeX or CSV; detected)."""
+
+    file = Upload(metadata={"description": "RIS, MEDLINE (.nbib), BibTeX or CSV export."})
+
+
+class SkippedRecordSchema(Schema):
+    index = fields.Integer(metadata={"description": "0-based position of the record in the file or list."})
+    reason = fields.String()
+
+
+class ImportSummarySchema(Schema):
+    imported = fields.Integer()
+    duplicates = fields.Integer()
+    skipped = fields.List(fields.Nested(SkippedRecordSchema))
+    format = fields.String(metadata={"description": "json, ris, medline, bibtex or csv"})
+    encoding = fields.String(allow_none=True)
+    warnings = fields.List(fields.String())
+
+
+class LiteratureSchema(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    title = fields.String()
+    abstract = fields.String(allow_none=True)
+    authors = fields.List(fields.String())
+    year = fields.Integer(allow_none=True)
+    journal = fields.String(allow_none=True)
+    doi = fields.String(allow_none=True)
+    pmid = fields.String(allow_none=True)
+    keywords = fields.List(fields.String())
+    source_format = fields.String()
+    source_id = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    created_at = fields.DateTime()

@@ -1,0 +1,158 @@
+"""Field normalisation shared by every parser: DOI, PMID, year, authors, labels and the per-project dedup key."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+DOI_PATTERN = re.compile(r"10\.\d{4,9}/\S+", re.IGNORECASE)
+YEAR_PATTERN = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|2100)(?!\d)")
+PMID_PATTERN = re.compile(r"^\s*(?:pmid:?\s*)?(\d{1,12})\s*$", re.IGNORECASE)
+MAX_DOI_LENGTH = 255
+MAX_SOURCE_ID_LENGTH = 255
+MAX_DEDUP_KEY_LENGTH = 600
+
+INCLUDE_LABELS = {"1", "1.0", "include", "included", "yes", "y", "true", "relevant", "i"}
+EXCLUDE_LABELS = {"0", "0.0", "exclude", "excluded", "no", "n", "false", "irrelevant", "e"}
+
+# The fields of a normalised record (the Literature columns an import fills).
+RECORD_FIELDS = ("title", "abstract", "authors", "year", "journal", "doi", "pmid", "keywords", "source_id", "label")
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines split on LF, CRLF or CR only (``str.splitlines`` would also split inside a value at U+2028 etc.)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def clean_text(value: Any) -> str | None:
+    """Collapse whitespace; None for empty values. Lists are joined with a space."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(part) for part in value if part is not None)
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def normalise_doi(value: Any) -> str | None:
+    """A bare, lower-case DOI (no ``https://doi.org/`` or ``doi:`` prefix), or None if there is none."""
+    text = clean_text(value)
+    if not text:
+        return None
+    match = DOI_PATTERN.search(text)
+    if not match:
+        return None
+    doi = match.group(0).rstrip(".,;)]}>\"'").lower()
+    return doi if len(doi) <= MAX_DOI_LENGTH else None
+
+
+def normalise_pmid(value: Any) -> str | None:
+    """A PubMed id as a digit string, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    match = PMID_PATTERN.match(str(value))
+    if not match:
+        return None
+    digits = match.group(1).lstrip("0")
+    return digits or None
+
+
+def parse_year(*values: Any) -> int | None:
+    """The first plausible publication year (1500–2100) found in ``values``."""
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            if 1500 <= value <= 2100:
+                return value
+            continue
+        match = YEAR_PATTERN.search(clean_text(value) or "")
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def unique(values: Iterable[Any]) -> list[str]:
+    """Cleaned, non-empty, de-duplicated strings in their first order."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for value in values:
+        text = clean_text(value)
+        if text and text not in seen:
+            seen.add(text)
+            result.append(text)
+    return result
+
+
+def split_list(value: Any, separators: str = ";") -> list[str]:
+    """Split a delimited string (or flatten a list of them) into unique cleaned items."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    pattern = "[" + re.escape(separators) + "]"
+    return unique(part for item in items for part in re.split(pattern, str(item)))
+
+
+def split_authors(value: Any) -> list[str]:
+    """Authors from a list or a delimited string: ';' separates names when present, else ','."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return unique(value)
+    text = str(value)
+    return split_list(text, ";" if ";" in text else ",")
+
+
+def normalise_label(value: Any) -> tuple[str | None, bool]:
+    """A human label as ``include`` / ``exclude`` / None, and whether the value was recognised."""
+    text = clean_text(value)
+    if text is None:
+        return None, True
+    lowered = text.lower()
+    if lowered in INCLUDE_LABELS:
+        return "include", True
+    if lowered in EXCLUDE_LABELS:
+        return "exclude", True
+    return None, False
+
+
+def normalise_title(title: str) -> str:
+    """Title for comparison: accents removed, case-folded, punctuation dropped, whitespace collapsed."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join(re.sub(r"[\W_]+", " ", stripped).split())
+
+
+def dedup_key(doi: str | None, pmid: str | None, title: str, year: int | None) -> str:
+    """The per-project duplicate key: ``doi:…``, else ``pmid:…``, else ``title:<normalised title>|<year>``."""
+    if doi:
+        return f"doi:{doi}"
+    if pmid:
+        return f"pmid:{pmid}"
+    key = f"title:{normalise_title(title)}|{year or ''}"
+    if len(key) > MAX_DEDUP_KEY_LENGTH:
+        key = "title-sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return key
+
+
+def make_record(index: int, **fields: Any) -> dict[str, Any]:
+    """A normalised record dict (every field of RECORD_FIELDS present) at file position ``index``."""
+    record: dict[str, Any] = {
+        "index": index,
+        "title": clean_text(fields.get("title")),
+        "abstract": clean_text(fields.get("abstract")),
+        "authors": unique(fields.get("authors") or []),
+        "year": fields.get("year"),
+        "journal": clean_text(fields.get("journal")),
+        "doi": normalise_doi(fields.get("doi")),
+        "pmid": normalise_pmid(fields.get("pmid")),
+        "keywords": unique(fields.get("keywords") or []),
+        "source_id": (clean_text(fields.get("source_id")) or "")[:MAX_SOURCE_ID_LENGTH] or None,
+        "label": fields.get("label"),
+    }
+    return record
