@@ -10,11 +10,13 @@ def register_blueprints(app: Flask, api: Api) -> None:
     """Register authentication and every resource blueprint."""
     from app.api.auth import register_auth
     from app.api.health.routes import blp as health_blp
+    from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
 
     register_auth(app)
     api.register_blueprint(health_blp)
     api.register_blueprint(projects_blp)
+    api.register_blueprint(literatures_blp)
     for name in OPTIONAL_BLUEPRINTS:
         _register_optional(api, name)
 
