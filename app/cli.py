@@ -121,7 +121,7 @@ def tokens_create(name: str) -> None:
 
 
 # Command modules of later features: each defines click commands and a ``register(main)`` function.
-COMMAND_MODULES: list[str] = ["app.llm.cli"]
+COMMAND_MODULES: list[str] = ["app.llm.cli", "app.demo.cli"]
 
 for _module_name in COMMAND_MODULES:
     import importlib

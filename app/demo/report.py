@@ -1,0 +1,195 @@
+"""The demo's numbers: decision counts, agreement with the human labels, and how they are printed.
+
+Agreement is computed per record from the run's final decision and the review team's title/abstract label:
+
+* a record the machine **sends to a human** is one whose final decision is ``include`` or ``conflict``, or whose
+  screening failed (a failed record cannot be excluded safely, so a human reads it);
+* a record the machine **excludes** is one both models excluded (final decision ``exclude``).
+
+``recall`` = human-included records that the machine sent to a human / all human-included records;
+``specificity`` = human-excluded records the machine excluded / all human-excluded records;
+``work_saved`` = records the machine excluded / all screened records, i.e. the share of titles and abstracts
+nobody needs to read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+AGREEMENT_DEFINITION = (
+    "sent to a human = final decision include or conflict, or failed; excluded = both models excluded. "
+    "recall = human includes sent to a human / human includes; specificity = human excludes excluded / "
+    "human excludes; work saved = records excluded / records screened (records nobody needs to read)."
+)
+DECISIONS = ("include", "exclude", "conflict")
+LABEL_COLUMNS = ("human_label", "label")
+
+
+@dataclass
+class DecisionCounts:
+    """Final decisions of a run's results (failed = no final decision)."""
+
+    included: int = 0
+    excluded: int = 0
+    conflicts: int = 0
+    failed: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.included + self.excluded + self.conflicts
+
+    @property
+    def total(self) -> int:
+        return self.decided + self.failed
+
+
+@dataclass
+class Agreement:
+    """The confusion matrix against the human labels and the figures derived from it."""
+
+    true_positive: int = 0   # human include, machine sent to a human
+    false_negative: int = 0  # human include, machine excluded (a missed include)
+    true_negative: int = 0   # human exclude, machine excluded
+    false_positive: int = 0  # human exclude, machine sent to a human
+    unlabelled: int = 0
+
+    @property
+    def labelled(self) -> int:
+        return self.true_positive + self.false_negative + self.true_negative + self.false_positive
+
+    @property
+    def recall(self) -> float | None:
+        positives = self.true_positive + self.false_negative
+        return self.true_positive / positives if positives else None
+
+    @property
+    def specificity(self) -> float | None:
+        negatives = self.true_negative + self.false_positive
+        return self.true_negative / negatives if negatives else None
+
+    @property
+    def work_saved(self) -> float | None:
+        return (self.true_negative + self.false_negative) / self.labelled if self.labelled else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(recall=self.recall, specificity=self.specificity, work_saved=self.work_saved,
+                    definition=AGREEMENT_DEFINITION)
+        return data
+
+
+def machine_sends_to_human(final_decision: str | None) -> bool:
+    """Whether a record with this final decision goes to a human (anything but a clean exclude)."""
+    return final_decision != "exclude"
+
+
+def count_decisions(final_decisions: list[str | None]) -> DecisionCounts:
+    """Count include / exclude / conflict; anything else (None, failed) is a failure."""
+    counts = DecisionCounts()
+    for decision in final_decisions:
+        if decision == "include":
+            counts.included += 1
+        elif decision == "exclude":
+            counts.excluded += 1
+        elif decision == "conflict":
+            counts.conflicts += 1
+        else:
+            counts.failed += 1
+    return counts
+
+
+def agreement(pairs: list[tuple[str | None, str | None]]) -> Agreement:
+    """Agreement from (final decision, human label) pairs; labels are include / exclude (None = unlabelled)."""
+    result = Agreement()
+    for decision, label in pairs:
+        if label not in ("include", "exclude"):
+            result.unlabelled += 1
+            continue
+        sent = machine_sends_to_human(decision)
+        if label == "include":
+            if sent:
+                result.true_positive += 1
+            else:
+                result.false_negative += 1
+        elif sent:
+            result.false_positive += 1
+        else:
+            result.true_negative += 1
+    return result
+
+
+def normalise_decision(value: str | None) -> str | None:
+    """An export cell as a final decision (empty = failed)."""
+    value = (value or "").strip().lower()
+    return value or None
+
+
+def agreement_from_csv(text: str) -> tuple[DecisionCounts, Agreement]:
+    """Recompute the counts and the agreement from a results CSV with ``final_decision`` and a label column."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        return DecisionCounts(), Agreement()
+    label_column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
+    decisions = [normalise_decision(row.get("final_decision")) for row in rows]
+    labels = [normalise_decision(row.get(label_column)) if label_column else None for row in rows]
+    return count_decisions(decisions), agreement(list(zip(decisions, labels)))
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The run's figures as a rich table."""
+    table = Table(title="Screening run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    table.add_row("records screened", str(summary["screened"]),
+                  f"{summary['imported']} imported, {summary['duplicates']} duplicates, "
+                  f"{summary['skipped']} skipped of {summary['records_sent']} sent")
+    table.add_row("included", str(summary["included"]), "both models include")
+    table.add_row("excluded", str(summary["excluded"]), "both models exclude")
+    table.add_row("conflicts", str(summary["conflicts"]), "models disagree → human review")
+    table.add_row("failed", str(summary["failed"]), "no valid decision → human review")
+    table.add_row("LLM calls", str(summary["llm_calls"]),
+                  ", ".join(f"{m}: {n}" for m, n in sorted(summary["llm_calls_by_model"].items())) or "")
+    table.add_row("cache hits", "–" if summary["cache_hits"] is None else str(summary["cache_hits"]),
+                  "calls answered from the PostgreSQL LLM cache")
+    table.add_row("tokens", f"{summary['prompt_tokens'] + summary['completion_tokens']:,}",
+                  f"{summary['prompt_tokens']:,} prompt + {summary['completion_tokens']:,} completion")
+    table.add_row("screening time", f"{summary['screening_seconds']:.1f} s",
+                  f"{summary['records_per_second']:.1f} records/s, {summary['total_batches']} batches, "
+                  f"task {summary['task_id']} {summary['task_status']}")
+    table.add_row("elapsed", f"{summary['elapsed_seconds']:.1f} s", "whole demo, start-up included")
+    return table
+
+
+def agreement_table(data: dict[str, Any]) -> Table:
+    """Agreement with the human title/abstract labels as a rich table."""
+    table = Table(title="Agreement with the review team's title/abstract decisions", show_header=False,
+                  title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    positives = data["true_positive"] + data["false_negative"]
+    negatives = data["true_negative"] + data["false_positive"]
+    table.add_row("recall", _pct(data["recall"]),
+                  f"{data['true_positive']} of {positives} human includes sent to a human "
+                  f"({data['false_negative']} missed)")
+    table.add_row("specificity", _pct(data["specificity"]),
+                  f"{data['true_negative']} of {negatives} human excludes excluded")
+    table.add_row("work saved", _pct(data["work_saved"]),
+                  f"{data['true_negative'] + data['false_negative']} of {data['true_negative'] + data['false_negative'] + data['true_positive'] + data['false_positive']} "
+                  "records need no human reading")
+    return table
+
+
+def print_agreement_definition(console: Console) -> None:
+    console.print(f"[dim]Definitions: {AGREEMENT_DEFINITION}[/dim]")
