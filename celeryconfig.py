@@ -9,11 +9,17 @@ from __future__ import annotations
 import os
 
 from celery.schedules import crontab  # noqa: F401  (available to deployments that extend the schedule)
+from kombu.transport import TRANSPORT_ALIASES
+
+# The PostgreSQL broker (tasks/transport.py), a subclass of kombu's SQLAlchemy transport. kombu takes the
+# transport from the URL scheme before the "+", so every process that loads this config gets the alias.
+BROKER_TRANSPORT_ALIAS = "litpg"
+TRANSPORT_ALIASES[BROKER_TRANSPORT_ALIAS] = "tasks.transport:Transport"
 
 
 def broker_url_for(database_url: str) -> str:
-    """The broker URL on the application database (kombu's SQLAlchemy transport family)."""
-    return f"sqla+{database_url}"
+    """The broker URL on the application database (our PostgreSQL transport)."""
+    return f"{BROKER_TRANSPORT_ALIAS}+{database_url}"
 
 
 def result_backend_for(database_url: str) -> str:
@@ -42,5 +48,17 @@ task_send_sent_event = True
 database_engine_options = {"pool_pre_ping": True}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
+
+# Broker transport (tasks/transport.py). visibility_timeout: seconds after which an unacked message of a dead
+# worker is delivered again (live workers renew theirs); polling_interval: safety poll of idle queues (wake-ups
+# come from LISTEN/NOTIFY); housekeeping_interval: reclaim overdue messages, drop expired queues.
+broker_transport_options = {
+    "visibility_timeout": float(os.environ.get("BROKER_VISIBILITY_TIMEOUT", 300)),
+    "polling_interval": float(os.environ.get("BROKER_POLLING_INTERVAL", 2.0)),
+    "housekeeping_interval": float(os.environ.get("BROKER_HOUSEKEEPING_INTERVAL", 30)),
+}
+# Flower's and other event receivers' queues expire this long after their consumer stopped.
+event_queue_expires = float(os.environ.get("CELERY_EVENT_QUEUE_EXPIRES", 60.0))
+control_queue_expires = float(os.environ.get("CELERY_CONTROL_QUEUE_EXPIRES", 10.0))
 
 beat_schedule: dict = {}
