@@ -185,6 +185,9 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     from app.demo.runner import DemoOptions, run_demo
     from app.demo.stack import DemoError
 
+    # quiet library logging (httpx request lines, alembic) so the demo's own output reads cleanly;
+    # the children's logs are in instance/demo/logs/
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
     options = DemoOptions(records=records, workers=workers, concurrency=concurrency, kill_a_worker=kill_a_worker,
                           keep=keep, latency=latency, batch_size=batch_size)

@@ -47,7 +47,8 @@ class DatasetRecord:
 
     def as_import_record(self) -> dict[str, Any]:
         """The record as sent to ``POST /literatures`` (contract fields only)."""
-        record: dict[str, Any] = {"title": self.title, "label": self.label}
+        record: dict[str, Any] = {"title": self.title, "label": self.label,
+                                  "source_id": f"nagtegaal2019:{self.record_id}"}
         if self.abstract:
             record["abstract"] = self.abstract
         return record

@@ -1,0 +1,173 @@
+"""The terminal client (`litscreen import / screen / watch / export`) against a live HTTP server.
+
+The server is the litscreen app on the test database served by werkzeug in a thread (real HTTP on loopback);
+the CLI runs as a subprocess, so what is tested is exactly what a terminal user runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from werkzeug.serving import make_server
+
+from tests.support.database import conninfo
+from tests.support.processes import ProcessGroup
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SIM_MODELS = "sim:model-a,sim:model-b"
+
+
+class LiveServer:
+    """An app served on a free loopback port in a background thread."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    server = LiveServer(app)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_cli(*args: str, url: str, token: str | None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``litscreen ARGS`` as a subprocess with the API settings in its environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LITSCREEN_TOKEN", "LITSCREEN_API_URL")}
+    env["LITSCREEN_API_URL"] = url
+    if token is not None:
+        env["LITSCREEN_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str, secret: str | None = None) -> None:
+    """Non-zero exit, a readable message, no traceback, and never the token."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    for fragment in fragments:
+        assert fragment in output, output
+    if secret:
+        assert secret not in output
+
+
+def test_import_a_ris_file(live_server: LiveServer, make_token, project_id: int) -> None:
+    token = make_token("alice")
+    result = run_cli("import", str(project_id), str(FIXTURES / "scopus_export.ris"), url=live_server.url, token=token)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported 6, duplicates 0, skipped 0"
+
+    again = run_cli("import", str(project_id), str(FIXTURES / "scopus_export.ris"), url=live_server.url, token=token)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "imported 0, duplicates 6, skipped 0"
+
+    listed = httpx.get(f"{live_server.url}/api/v1/asl/projects/{project_id}/literatures",
+                       headers={"Authorization": f"Bearer {token}"}).json()
+    assert len(listed) == 6
+
+
+def test_errors_are_one_clear_line_without_the_token(live_server: LiveServer, make_token, project_id: int,
+                                                   tmp_path: Path) -> None:
+    token = make_token("alice")
+    wrong = "lsk_not-a-real-token-0123456789"
+    assert_clean_error(run_cli("import", str(project_id), str(FIXTURES / "scopus_export.ris"),
+                               url=live_server.url, token=wrong), "HTTP 401", "LITSCREEN_TOKEN", secret=wrong)
+    assert_clean_error(run_cli("import", "999999", str(FIXTURES / "scopus_export.ris"), url=live_server.url,
+                               token=token), "HTTP 404", "Project 999999 not found", secret=token)
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("this is not a bibliographic export\n")
+    assert_clean_error(run_cli("import", str(project_id), str(garbage), url=live_server.url, token=token),
+                       "HTTP 4", secret=token)
+    assert_clean_error(run_cli("watch", "1", url=live_server.url, token=None), "no API token")
+    # nobody listens on the port of a stopped server
+    live_server.stop()
+    assert_clean_error(run_cli("export", "1", url=live_server.url, token=token), "cannot reach the litscreen API",
+                       secret=token)
+
+
+# -- screening through the terminal client (needs the engine's endpoints, a worker and the simulator) ------
+
+@pytest.fixture
+def screening_server(database_url: str, processes: ProcessGroup) -> Iterator[tuple[LiveServer, str]]:
+    """A live API configured with the two simulated models, one real worker, and the simulator."""
+    from app import create_app
+    from tests.support.simulator import start_simulator
+
+    simulator = start_simulator(processes)
+    config = {"DATABASE_URL": database_url, "TESTING": True, "SCREENING_MODELS": SIM_MODELS,
+              "SIM_BASE_URL": simulator.base_url}
+    processes.start_worker(database_url, "client-worker", concurrency=1, SCREENING_MODELS=SIM_MODELS,
+                           SIM_BASE_URL=simulator.base_url)
+    server = LiveServer(create_app(config))
+    try:
+        yield server, simulator.base_url
+    finally:
+        server.stop()
+
+
+def test_screen_watch_and_export(screening_server, make_token, project_id: int, tmp_path: Path) -> None:
+    server, _ = screening_server
+    token = make_token("alice")
+    imported = run_cli("import", str(project_id), str(FIXTURES / "pubmed_medline_balloon-guide-catheter.nbib"),
+                       url=server.url, token=token)
+    assert imported.returncode == 0, imported.stderr
+    count = int(imported.stdout.split()[1].rstrip(","))
+    assert count > 0
+
+    started = run_cli("screen", str(project_id), "--batch-size", "20", url=server.url, token=token)
+    assert started.returncode == 0, started.stderr
+    task_id = int(started.stdout.strip())
+
+    watched = run_cli("watch", str(task_id), "--interval", "0.2", url=server.url, token=token, timeout=300)
+    assert watched.returncode == 0, watched.stderr
+    assert f"task {task_id} completed" in watched.stderr
+
+    out = tmp_path / "results.csv"
+    exported = run_cli("export", str(task_id), "-o", str(out), url=server.url, token=token)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(rows) == count
+    assert {row["final_decision"] for row in rows} <= {"include", "exclude", "conflict", ""}
+
+    ris = run_cli("export", str(task_id), "--format", "ris", url=server.url, token=token)
+    assert ris.returncode == 0, ris.stderr
+    assert ris.stdout.count("ER  -") == count
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [("failed", 1), ("cancelled", 2)])
+def test_watch_exits_non_zero_when_the_task_fails_or_is_cancelled(
+        live_server: LiveServer, make_token, project_id: int, database_url: str, status: str,
+        exit_code: int) -> None:
+    token = make_token("alice")
+    with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
+        task_id = conn.execute(
+            "INSERT INTO screening_tasks (project_id, task_type, status, total_items, total_batches, batch_size, "
+            "model_config, processed_items, success_items, failed_items, conflict_items, prompt_tokens, "
+            "completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at, error) "
+            "VALUES (%s, 'title_abstract', %s, 10, 1, 10, '{}', 4, 4, 0, 0, 0, 0, 0, 1, false, now(), now(), %s) "
+            "RETURNING id", (project_id, status, "simulated failure" if status == "failed" else None),
+        ).fetchone()[0]
+    result = run_cli("watch", str(task_id), "--interval", "0.2", url=live_server.url, token=token)
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    assert f"task {task_id} {status}" in result.stderr
+    assert "Traceback" not in result.stderr
