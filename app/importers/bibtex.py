@@ -11,6 +11,7 @@ from typing import Any
 
 import bibtexparser
 from bibtexparser import middlewares
+from bibtexparser.library import Library
 from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock, Entry, ParsingFailedBlock
 
 from app.importers.errors import ImportRejected
@@ -54,12 +55,16 @@ def entry_to_record(index: int, entry: Entry) -> dict[str, Any]:
     )
 
 
-def parse_bibtex(text: str) -> ParsedFile:
-    """Parse BibTeX text into normalised records."""
-    library = bibtexparser.parse_string(
+def _parse(text: str) -> Library:
+    return bibtexparser.parse_string(
         text,
         append_middleware=[middlewares.LatexDecodingMiddleware(), middlewares.SeparateCoAuthors()],
     )
+
+
+def parse_bibtex(text: str) -> ParsedFile:
+    """Parse BibTeX text into normalised records."""
+    library = _parse(text)
     parsed = ParsedFile(records=[], format="bibtex")
     index = 0
     for block in library.blocks:
@@ -79,7 +84,8 @@ def parse_bibtex(text: str) -> ParsedFile:
             index += 1
             continue
         if isinstance(block, DuplicateBlockKeyBlock):
-            block = block.ignore_error_block
+            # bibtexparser leaves such blocks raw (no middleware ran): parse the entry on its own.
+            block = next(iter(_parse(block.raw).entries), block.ignore_error_block)
         if isinstance(block, Entry):
             parsed.records.append(entry_to_record(index, block))
             index += 1
