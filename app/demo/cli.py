@@ -171,7 +171,7 @@ def export_command(task_id: int, fmt: str, output: Path | None, api_url: str | N
 @click.option("--keep", is_flag=True,
               help="Keep the stack (API, workers, beat, Flower) running after the run, until Ctrl-C.")
 @click.option("--latency", type=click.FloatRange(0), default=None,
-              help="Simulated LLM latency in seconds per call [default: 0; 0.05 with --kill-a-worker].")
+              help="Simulated LLM latency in seconds per call [default: 0; 0.2 with --kill-a-worker].")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Records per batch [default: about 12 "
               "batches].")
 def demo_command(records: int | None, workers: int, concurrency: int, kill_a_worker: bool, keep: bool,

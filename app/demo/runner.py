@@ -56,7 +56,7 @@ class DemoOptions:
     concurrency: int = 2
     kill_a_worker: bool = False
     keep: bool = False
-    latency: float | None = None       # simulator seconds per call; None = 0, or 0.05 with --kill-a-worker
+    latency: float | None = None       # simulator seconds per call; None = 0, or 0.2 with --kill-a-worker
     batch_size: int | None = None      # None = about 12 batches (more with --kill-a-worker)
     instance_dir: Path | None = None
     stall_timeout: float = 180.0
@@ -69,7 +69,7 @@ class DemoOptions:
     def simulator_latency(self) -> float:
         if self.latency is not None:
             return self.latency
-        return 0.05 if self.kill_a_worker else 0.0
+        return 0.2 if self.kill_a_worker else 0.0
 
     def batch_size_for(self, records: int) -> int:
         if self.batch_size:
@@ -233,7 +233,8 @@ class WorkerKiller:
         for worker in self.workers:
             if worker.name in lease_owner:
                 return worker
-        numbers = {int(n) for n in re.findall(r"\d+", lease_owner)}
+        # the engine names owners "host:pid:suffix", the pid being the pool process that runs the batch
+        numbers = {int(part) for part in lease_owner.split(":")[1:] if part.isdigit()}
         for worker in self.workers:
             if numbers & worker.tree_pids():
                 return worker
@@ -351,6 +352,9 @@ class Demo:
         simulator_url = f"http://127.0.0.1:{sim_port}/v1"
         self.api_url = f"http://127.0.0.1:{api_port}"
         env = child_env(database_url, simulator_url, self.instance)
+        if options.kill_a_worker:
+            # a few records in flight per process, so a batch takes seconds and the kill lands mid-batch
+            env["SIM_MAX_CONCURRENCY"] = "4"
         sim = self.stack.start("simulator", litscreen_command(
             "llm-simulator", "--host", "127.0.0.1", "--port", str(sim_port),
             "--latency", str(options.simulator_latency)), env)
