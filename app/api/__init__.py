@@ -22,7 +22,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
 
 
 # Resource modules added by later features register here by dotted path (module with a ``blp``).
-OPTIONAL_BLUEPRINTS: list[str] = []
+OPTIONAL_BLUEPRINTS: list[str] = ["app.api.cache.routes"]
 
 
 def _register_optional(api: Api, module_name: str) -> None:

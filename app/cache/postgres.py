@@ -11,6 +11,7 @@ import atexit
 import logging
 import threading
 import time
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ class PostgresCache(Cache):
         self.counter_flush_seconds = counter_flush_seconds
         self._last_flush = time.monotonic()
         self._flush_lock = threading.Lock()
-        atexit.register(self._flush_quietly)
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def get(self, key: str) -> Any | None:
         check_key(key)
@@ -89,11 +90,11 @@ class PostgresCache(Cache):
         if time.monotonic() - self._last_flush >= self.counter_flush_seconds:
             self._flush_quietly()
 
-    def _flush_quietly(self) -> None:
+    def _flush_quietly(self, level: int = logging.WARNING) -> None:
         try:
             self.flush_counters()
         except SQLAlchemyError as exc:
-            logger.warning("could not persist cache hit/miss counters: %s", exc.__class__.__name__)
+            logger.log(level, "could not persist cache hit/miss counters: %s", exc.__class__.__name__)
 
     def flush_counters(self) -> None:
         """Add this process's counted hits and misses to ``app_cache_counters`` (kept for later if that fails)."""
@@ -143,3 +144,10 @@ class PostgresCache(Cache):
             "hits": sum(e["hits"] for e in by_prefix.values()),
             "misses": sum(e["misses"] for e in by_prefix.values()),
         }
+
+
+def _flush_at_exit(ref: weakref.ref[PostgresCache]) -> None:
+    """Persist the last counts of a process that ends (quietly: the database may be gone already)."""
+    cache = ref()
+    if cache is not None:
+        cache._flush_quietly(logging.DEBUG)

@@ -18,7 +18,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from app.llm.providers import ProviderSettings
 from app.llm.ratelimit import RateLimiter
@@ -91,7 +98,8 @@ class _WaitHonouringRetryAfter:
     """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self.backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter)
+        self.backoff = (wait_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+                        + wait_random(0, policy.jitter))
 
     def __call__(self, retry_state: RetryCallState) -> float:
         wait = self.backoff(retry_state)

@@ -1,0 +1,1 @@
+"""The cache API: /api/v1/cache (stats and delete by prefix)."""

@@ -1,0 +1,30 @@
+"""Cache: GET /api/v1/cache/stats and DELETE /api/v1/cache?prefix=."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.cache.schemas import CacheDeleteArgsSchema, CacheDeleteResultSchema, CacheStatsSchema
+from app.cache import get_cache
+
+blp = Blueprint("cache", __name__, url_prefix="/api/v1/cache", description="The shared cache (LLM answers, ...)")
+
+
+@blp.route("/stats")
+class CacheStats(MethodView):
+    @blp.response(200, CacheStatsSchema)
+    def get(self):  # type: ignore[no-untyped-def]
+        """Cache size, expired entries and hits / misses, per key prefix."""
+        return get_cache(current_app.config).stats()
+
+
+@blp.route("")
+class CacheEntries(MethodView):
+    @blp.arguments(CacheDeleteArgsSchema, location="query")
+    @blp.response(200, CacheDeleteResultSchema)
+    def delete(self, args):  # type: ignore[no-untyped-def]
+        """Delete every cache entry whose key starts with ``prefix``."""
+        deleted = get_cache(current_app.config).delete_prefix(args["prefix"])
+        return {"prefix": args["prefix"], "deleted": deleted}

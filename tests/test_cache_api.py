@@ -1,0 +1,52 @@
+"""GET /api/v1/cache/stats and DELETE /api/v1/cache?prefix= against the PostgreSQL cache."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.cache import get_cache
+
+
+def fill(app: Flask) -> None:
+    with app.app_context():
+        cache = get_cache(app.config)
+        for i in range(3):
+            cache.set(f"asl:llm:{i}", {"decision": "include"}, ttl=600)
+        cache.set("dc:health:db", "ok", ttl=-1)
+        cache.get("asl:llm:0")
+        cache.get("asl:llm:nope")
+
+
+def test_stats(client: FlaskClient, auth: dict[str, str], app: Flask) -> None:
+    fill(app)
+    response = client.get("/api/v1/cache/stats", headers=auth)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["total"] == 4 and body["expired"] == 1
+    assert body["by_prefix"]["asl:llm:"]["total"] == 3
+    assert body["by_prefix"]["dc:health:"] == {"total": 1, "expired": 1, "hits": 0, "misses": 0}
+    assert body["hits"] >= 1 and body["misses"] >= 1
+
+
+def test_delete_by_prefix(client: FlaskClient, auth: dict[str, str], app: Flask) -> None:
+    fill(app)
+    response = client.delete("/api/v1/cache?prefix=asl:llm:", headers=auth)
+    assert response.status_code == 200
+    assert response.get_json() == {"prefix": "asl:llm:", "deleted": 3}
+    assert client.get("/api/v1/cache/stats", headers=auth).get_json()["total"] == 1
+
+
+def test_delete_needs_a_prefix(client: FlaskClient, auth: dict[str, str], app: Flask) -> None:
+    fill(app)
+    response = client.delete("/api/v1/cache", headers=auth)
+    assert 400 <= response.status_code < 500
+    assert "prefix" in str(response.get_json()["errors"])
+    response = client.delete("/api/v1/cache?prefix=", headers=auth)
+    assert 400 <= response.status_code < 500
+    assert client.get("/api/v1/cache/stats", headers=auth).get_json()["total"] == 4
+
+
+def test_cache_api_needs_a_token(client: FlaskClient) -> None:
+    assert client.get("/api/v1/cache/stats").status_code == 401
+    assert client.delete("/api/v1/cache?prefix=asl:").status_code == 401
