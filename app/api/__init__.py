@@ -12,11 +12,13 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
+    from app.api.screening.routes import blp as screening_blp
 
     register_auth(app)
     api.register_blueprint(health_blp)
     api.register_blueprint(projects_blp)
     api.register_blueprint(literatures_blp)
+    api.register_blueprint(screening_blp)
     for name in OPTIONAL_BLUEPRINTS:
         _register_optional(api, name)
 

@@ -26,7 +26,8 @@ from app.models.base import Base, utcnow
 
 TASK_STATUSES = ("pending", "running", "completed", "completed_with_errors", "failed", "cancelled")
 FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
-BATCH_STATUSES = ("pending", "running", "done", "failed")
+BATCH_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+TERMINAL_BATCH_STATUSES = ("done", "failed", "cancelled")
 
 
 class ScreeningTask(Base):
@@ -77,7 +78,10 @@ class ScreeningBatch(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_checkpoint_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when the current message was sent (for a Celery retry: when it is due); the sweeper's "lost message" clock
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when a delivery last won the lease (the sweeper compares claim order with dispatch order)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)

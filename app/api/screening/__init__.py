@@ -1,0 +1,1 @@
+"""Screening runs: start, status, batches, cancel, retry, results, review and export."""

@@ -1,0 +1,168 @@
+"""Screening runs under /api/v1/asl: start a run, watch it, cancel / retry it, read, review and export results."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.auth import current_user
+from app.api.errors import api_abort
+from app.api.pagination import PAGINATE_ARGS
+from app.api.projects.routes import load_project
+from app.api.screening.schemas import (
+    BatchSchema,
+    ExportArgsSchema,
+    ResultFilterSchema,
+    ResultSchema,
+    ReviewInputSchema,
+    StartScreeningSchema,
+    TaskSchema,
+)
+from app.extensions import db
+from app.models import ScreeningTask
+from app.services import export as export_service
+from app.services import screening as engine
+from app.services import screening_results as results_service
+from app.services.record_screening import NoModelsConfigured
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint("screening", __name__, url_prefix="/api/v1/asl", description="Screening runs and results")
+
+
+def load_task(task_id: int) -> ScreeningTask:
+    """The current user's task, or a 404 (also for another user's task)."""
+    try:
+        return results_service.get_task(db.session(), current_user(), task_id)
+    except results_service.TaskNotFound:
+        api_abort(404, f"Task {task_id} not found.")
+        raise  # unreachable: abort raises
+
+
+@blp.route("/projects/<int:project_id>/screening")
+class StartScreening(MethodView):
+    @blp.arguments(StartScreeningSchema)
+    @blp.response(202, TaskSchema)
+    def post(self, data, project_id: int):  # type: ignore[no-untyped-def]
+        """Start screening every record of the project (202: the run proceeds in the background)."""
+        project = load_project(project_id)
+        session = db.session()
+        try:
+            task = engine.start_screening(session, project, data["task_type"], data.get("batch_size"))
+        except NoModelsConfigured as exc:
+            api_abort(409, f"No screening models configured: {exc}")
+        except engine.ScreeningError as exc:
+            api_abort(409, str(exc))
+        return results_service.task_view(session, task)
+
+
+@blp.route("/projects/<int:project_id>/tasks")
+class ProjectTasks(MethodView):
+    @blp.response(200, TaskSchema(many=True))
+    @blp.paginate(**PAGINATE_ARGS)
+    def get(self, project_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+        """List the project's screening tasks, newest first."""
+        project = load_project(project_id)
+        session = db.session()
+        items, total = results_service.list_tasks(session, project, pagination_parameters.first_item,
+                                                  pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return [results_service.task_view(session, task) for task in items]
+
+
+@blp.route("/tasks/<int:task_id>")
+class TaskById(MethodView):
+    @blp.response(200, TaskSchema)
+    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+        """A task's status, counters, progress and ETA."""
+        return results_service.task_view(db.session(), load_task(task_id))
+
+
+@blp.route("/tasks/<int:task_id>/batches")
+class TaskBatches(MethodView):
+    @blp.response(200, BatchSchema(many=True))
+    @blp.paginate(**PAGINATE_ARGS)
+    def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+        """A task's batches: status, cursor, attempts and lease (the checkpoint rows)."""
+        task = load_task(task_id)
+        items, total = results_service.list_batches(db.session(), task, pagination_parameters.first_item,
+                                                    pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+
+@blp.route("/tasks/<int:task_id>/cancel")
+class CancelTask(MethodView):
+    @blp.response(202, TaskSchema)
+    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+        """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
+        session = db.session()
+        try:
+            task = engine.cancel_task(session, load_task(task_id))
+        except engine.ScreeningError as exc:
+            api_abort(409, str(exc))
+        return results_service.task_view(session, task)
+
+
+@blp.route("/tasks/<int:task_id>/retry")
+class RetryTask(MethodView):
+    @blp.response(202, TaskSchema)
+    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+        """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
+        session = db.session()
+        try:
+            task = engine.retry_task(session, load_task(task_id))
+        except engine.ScreeningError as exc:
+            api_abort(409, str(exc))
+        return results_service.task_view(session, task)
+
+
+@blp.route("/tasks/<int:task_id>/results")
+class TaskResults(MethodView):
+    @blp.arguments(ResultFilterSchema, location="query")
+    @blp.response(200, ResultSchema(many=True))
+    @blp.paginate(**PAGINATE_ARGS)
+    def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+        """A task's results; filter by decision (include, exclude, conflict, uncertain, failed), conflict, review."""
+        task = load_task(task_id)
+        items, total = results_service.list_results(
+            db.session(), task, results_service.ResultFilters(**filters), pagination_parameters.first_item,
+            pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+
+@blp.route("/tasks/<int:task_id>/export")
+class ExportTask(MethodView):
+    @blp.arguments(ExportArgsSchema, location="query")
+    @blp.response(200, content_type="text/plain")
+    def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
+        """Download the results as CSV or RIS (RIS re-imports into reference managers and Covidence)."""
+        task = load_task(task_id)
+        session = db.session()
+        if args["format"] == "ris":
+            body, mimetype = export_service.export_ris(session, task), "application/x-research-info-systems"
+        else:
+            body, mimetype = export_service.export_csv(session, task), "text/csv"
+        filename = f"litscreen-task-{task.id}.{args['format']}"
+        return Response(body, mimetype=mimetype,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.route("/results/<int:result_id>")
+class ResultById(MethodView):
+    @blp.arguments(ReviewInputSchema)
+    @blp.response(200, ResultSchema)
+    def patch(self, data, result_id: int):  # type: ignore[no-untyped-def]
+        """Record a human review decision (include or exclude) with an optional note."""
+        session = db.session()
+        try:
+            result, record = results_service.get_result(session, current_user(), result_id)
+        except results_service.ResultNotFound:
+            api_abort(404, f"Result {result_id} not found.")
+            raise
+        results_service.review_result(session, current_user(), result, data["review_decision"], data.get("note"))
+        return results_service.result_view(result, record)

@@ -1,0 +1,101 @@
+"""Marshmallow schemas for screening runs, batches and results."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.services.chunking import MAX_REQUESTED_BATCH_SIZE, RUNNABLE_TASK_TYPES
+from app.services.export import EXPORT_FORMATS
+from app.services.screening_results import DECISION_FILTERS, REVIEW_DECISIONS, REVIEW_FILTERS
+
+
+class StartScreeningSchema(Schema):
+    task_type = fields.String(load_default="title_abstract", validate=validate.OneOf(RUNNABLE_TASK_TYPES))
+    batch_size = fields.Integer(load_default=None, allow_none=True,
+                                validate=validate.Range(min=1, max=MAX_REQUESTED_BATCH_SIZE))
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    task_type = fields.String()
+    status = fields.String()
+    total_items = fields.Integer()
+    processed_items = fields.Integer()
+    success_items = fields.Integer()
+    failed_items = fields.Integer()
+    conflict_items = fields.Integer()
+    total_batches = fields.Integer()
+    processed_batches = fields.Integer()
+    batch_size = fields.Integer()
+    progress = fields.Float()
+    eta_seconds = fields.Float(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    prompt_tokens = fields.Integer()
+    completion_tokens = fields.Integer()
+    cost_estimate = fields.Float()
+    attempt = fields.Integer()
+    cancel_requested = fields.Boolean()
+    models = fields.List(fields.String())
+    prompt_version = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class BatchSchema(Schema):
+    batch_index = fields.Integer()
+    status = fields.String()
+    cursor = fields.Integer()
+    size = fields.Integer()
+    attempts = fields.Integer()
+    lease_owner = fields.String(allow_none=True)
+    lease_expires_at = fields.DateTime(allow_none=True)
+    last_checkpoint_at = fields.DateTime(allow_none=True)
+    dispatched_at = fields.DateTime(allow_none=True)
+    started_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class ModelDecisionSchema(Schema):
+    model = fields.String()
+    decision = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    confidence = fields.Float(allow_none=True)
+
+
+class ReviewSchema(Schema):
+    decision = fields.String()
+    note = fields.String(allow_none=True)
+    reviewer_id = fields.Integer(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+
+
+class ResultSchema(Schema):
+    id = fields.Integer()
+    task_id = fields.Integer()
+    literature_id = fields.Integer()
+    title = fields.String()
+    decisions = fields.List(fields.Nested(ModelDecisionSchema))
+    final_decision = fields.String(allow_none=True)
+    has_conflict = fields.Boolean()
+    manual_review_required = fields.Boolean()
+    status = fields.String()
+    error = fields.String(allow_none=True)
+    review = fields.Nested(ReviewSchema, allow_none=True)
+
+
+class ResultFilterSchema(Schema):
+    decision = fields.String(load_default=None, validate=validate.OneOf(DECISION_FILTERS))
+    conflict = fields.Boolean(load_default=None)
+    review = fields.String(load_default=None, validate=validate.OneOf(REVIEW_FILTERS))
+
+
+class ReviewInputSchema(Schema):
+    review_decision = fields.String(required=True, validate=validate.OneOf(REVIEW_DECISIONS))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=5000))
+
+
+class ExportArgsSchema(Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(EXPORT_FORMATS))
