@@ -61,4 +61,22 @@ broker_transport_options = {
 event_queue_expires = float(os.environ.get("CELERY_EVENT_QUEUE_EXPIRES", 60.0))
 control_queue_expires = float(os.environ.get("CELERY_CONTROL_QUEUE_EXPIRES", 10.0))
 
-beat_schedule: dict = {}
+beat_schedule: dict = {
+    # maintenance (tasks/maintenance.py); every job is safe on several beat instances
+    "clean-cache": {
+        "task": "litscreen.maintenance.clean_cache",
+        "schedule": float(os.environ.get("CACHE_CLEANUP_INTERVAL_SECONDS", 60)),
+    },
+    "clean-broker": {
+        "task": "litscreen.maintenance.clean_broker",
+        "schedule": float(os.environ.get("BROKER_CLEANUP_INTERVAL_SECONDS", 60)),
+    },
+    "screening-sweep": {  # lease sweeper: re-sends lost batches, finalizes finished tasks (tasks/screening.py)
+        "task": __import__("app.task_names", fromlist=["SWEEP"]).SWEEP,
+        "schedule": float(os.environ.get("SWEEP_INTERVAL_SECONDS", 30)),
+    },
+    "celery-backend-cleanup": {  # deletes celery_taskmeta rows older than result_expires
+        "task": "celery.backend_cleanup",
+        "schedule": float(os.environ.get("RESULT_CLEANUP_INTERVAL_SECONDS", 3600)),
+    },
+}

@@ -6,3 +6,6 @@ FINALIZE_TASK = "litscreen.screening.finalize_task"
 SWEEP = "litscreen.maintenance.sweep"
 CLEAN_CACHE = "litscreen.maintenance.clean_cache"
 CLEAN_BROKER = "litscreen.maintenance.clean_broker"
+# test and benchmark probes (tasks/diagnostics.py)
+DIAG_RECORD_EXECUTION = "litscreen.diagnostics.record_execution"
+DIAG_NOOP = "litscreen.diagnostics.noop"

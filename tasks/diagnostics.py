@@ -1,6 +1,12 @@
-"""A trivial task that proves a worker runs tasks and reaches the database."""
+"""Tiny tasks that prove a worker runs tasks: a ping, and probes used by the broker tests and benchmark."""
 
 from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
 
 from celery import shared_task
 from sqlalchemy import text
@@ -14,3 +20,35 @@ def ping(value: int) -> dict:
     """Echo ``value`` + 1 with the database's server version."""
     version = db.session().execute(text("SHOW server_version")).scalar_one()
     return {"value": value + 1, "server_version": version}
+
+
+def _record(phase: str, tag: str) -> None:
+    """One ``app_cache`` row per execution phase: ``diag:<phase>:<tag>:<uuid>`` (kept for a day)."""
+    value = {"tag": tag, "phase": phase, "hostname": socket.gethostname(), "pid": os.getpid(),
+             "at": time.time()}
+    session = db.session()
+    session.execute(
+        text("INSERT INTO app_cache (key, value, expires_at, created_at) "
+             "VALUES (:key, CAST(:value AS jsonb), now() + interval '1 day', now())"),
+        {"key": f"diag:{phase}:{tag}:{uuid.uuid4().hex}", "value": json.dumps(value)},
+    )
+    session.commit()
+
+
+@shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True)
+def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type: ignore[no-untyped-def]
+    """Record that this execution started, sleep, record that it finished (tests count the rows)."""
+    _record("start", tag)
+    time.sleep(sleep_seconds)
+    _record("finish", tag)
+    return self.request.hostname or ""
+
+
+@shared_task(name=task_names.DIAG_NOOP, ignore_result=True)
+def noop(sent_at: float = 0.0) -> None:
+    """Do nothing; with BENCH_LATENCY_FILE set, append ``start-time publish→start-latency`` to that file."""
+    path = os.environ.get("BENCH_LATENCY_FILE")
+    if path:
+        now = time.time()
+        with open(path, "a") as handle:
+            handle.write(f"{now:.6f} {now - sent_at:.6f}\n")

@@ -39,6 +39,7 @@ from typing import Any
 import psycopg
 from kombu.transport import sqlalchemy as sqla_transport
 from kombu.transport import virtual
+from kombu.transport.base import to_rabbitmq_queue_arguments
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError as SAOperationalError
 
@@ -179,6 +180,10 @@ class Channel(sqla_transport.Channel):
         self._no_ack_queues: set[str] = set()
 
     # -- queues and bindings -----------------------------------------------------------------------------------
+
+    def prepare_queue_arguments(self, arguments: dict | None, **kwargs: Any) -> dict:
+        """``expires``/``message_ttl`` of a kombu Queue as ``x-expires``/``x-message-ttl`` (as on RabbitMQ)."""
+        return to_rabbitmq_queue_arguments(arguments or {}, **kwargs)
 
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
         arguments = kwargs.get("arguments") or {}
