@@ -147,7 +147,10 @@ def test_screen_watch_and_export(screening_server, make_token, project_id: int, 
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) == count
-    assert {row["final_decision"] for row in rows} <= {"include", "exclude", "conflict", ""}
+    assert {row["decision"] for row in rows} <= {"include", "exclude", "conflict", ""}
+    assert {row["literature_id"] for row in rows} == {str(r["id"]) for r in httpx.get(
+        f"{server.url}/api/v1/asl/projects/{project_id}/literatures", params={"page_size": 500},
+        headers={"Authorization": f"Bearer {token}"}).json()}
 
     ris = run_cli("export", str(task_id), "--format", "ris", url=server.url, token=token)
     assert ris.returncode == 0, ris.stderr

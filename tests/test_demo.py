@@ -111,9 +111,9 @@ def test_prisma_svg_is_well_formed_and_shows_the_counts(demo_run) -> None:
     root = ET.parse(instance / "demo" / "prisma.svg").getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     texts = " | ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
-    assert f"n = {summary['screened']}" in texts
-    assert f"n = {summary['excluded']}" in texts
-    assert f"conflicts (models disagree): n = {summary['conflicts']}" in texts
+    assert f"n = {summary['screened']:,}" in texts
+    assert f"n = {summary['excluded']:,}" in texts
+    assert f"conflicts (models disagree): n = {summary['conflicts']:,}" in texts
     assert len(list(root.iter("{http://www.w3.org/2000/svg}rect"))) >= 7
 
 

@@ -35,6 +35,16 @@ EXCLUSION_CRITERIA = ("Interventions aimed at patients or the public only; educa
                       "editorials and studies without outcome data.")
 
 
+DATASET_SIZE = 2019
+
+
+def source_line(count: int) -> str:
+    """Where the records came from, for the flow diagram."""
+    if count >= DATASET_SIZE:
+        return f"Nagtegaal et al. 2019: all {DATASET_SIZE:,} records"
+    return f"Nagtegaal et al. 2019: {count:,} of {DATASET_SIZE:,} records"
+
+
 @dataclass(frozen=True)
 class DatasetRecord:
     """One row of the bundled CSV."""

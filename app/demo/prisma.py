@@ -36,7 +36,7 @@ def _box(x: int, y: int, lines: list[str], fill: str = "#ffffff", bold_first: bo
     line_h = 17
     top = y + BOX_H / 2 - (len(lines) - 1) * line_h / 2 + 5
     for i, line in enumerate(lines):
-        weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
+        weight = ' font-weight="bold"' if (i == 0 and bold_first) else ' font-size="12"'
         parts.append(f'<text x="{x + BOX_W / 2:.0f}" y="{top + i * line_h:.0f}" text-anchor="middle"{weight}>'
                      f'{escape(line)}</text>')
     return "\n".join(parts)
@@ -53,18 +53,18 @@ def prisma_svg(counts: PrismaCounts) -> str:
     mid_left = LEFT_X + BOX_W / 2
     human = counts.conflicts + counts.failed
     elements = [
-        _box(LEFT_X, rows[0], ["Records identified", f"n = {counts.identified}", counts.source], "#eef3fb"),
+        _box(LEFT_X, rows[0], ["Records identified", f"n = {counts.identified:,}", counts.source], "#eef3fb"),
         _box(RIGHT_X, rows[0], ["Records removed before screening",
-                                f"duplicates: n = {counts.duplicates}",
-                                f"unusable (skipped at import): n = {counts.skipped}"], "#f6f6f6"),
-        _box(LEFT_X, rows[1], ["Records screened (title/abstract)", f"n = {counts.screened}",
-                               f"each by two models: {counts.models}"], "#eef3fb"),
-        _box(RIGHT_X, rows[1], ["Excluded by both models", f"n = {counts.excluded}"], "#f6f6f6"),
-        _box(LEFT_X, rows[2], ["Included by both models", f"n = {counts.included}"], "#e9f6ec"),
-        _box(RIGHT_X, rows[2], ["Sent to human review", f"conflicts (models disagree): n = {counts.conflicts}",
-                                f"failed items: n = {counts.failed}"], "#fff4e0"),
+                                f"duplicates: n = {counts.duplicates:,}",
+                                f"unusable (skipped at import): n = {counts.skipped:,}"], "#f6f6f6"),
+        _box(LEFT_X, rows[1], ["Records screened (title/abstract)", f"n = {counts.screened:,}",
+                               f"by two models: {counts.models}"], "#eef3fb"),
+        _box(RIGHT_X, rows[1], ["Excluded by both models", f"n = {counts.excluded:,}"], "#f6f6f6"),
+        _box(LEFT_X, rows[2], ["Included by both models", f"n = {counts.included:,}"], "#e9f6ec"),
+        _box(RIGHT_X, rows[2], ["Sent to human review", f"conflicts (models disagree): n = {counts.conflicts:,}",
+                                f"failed items: n = {counts.failed:,}"], "#fff4e0"),
         _box(LEFT_X, rows[3], ["Records for full-text assessment",
-                               f"n = {counts.included + human} (until humans resolve the {human})",
+                               f"n = {counts.included + human:,} (until humans resolve the {human:,})",
                                "included + sent to human review"], "#e9f6ec"),
         _arrow(mid_left, rows[0] + BOX_H, mid_left, rows[1]),
         _arrow(LEFT_X + BOX_W, rows[0] + BOX_H / 2, RIGHT_X, rows[0] + BOX_H / 2),

@@ -40,7 +40,7 @@ def new_progress(console: Console) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=32),
         TaskProgressColumn(),
-        TextColumn("{task.completed:>5.0f}/{task.total:<5.0f} records"),
+        TextColumn("{task.fields[records]} records"),
         TextColumn("{task.fields[batches]} batches"),
         TextColumn("{task.fields[rate]}"),
         TextColumn("{task.fields[eta]}"),
@@ -81,7 +81,8 @@ def watch_task(client: LitscreenClient, task_id: int, console: Console, interval
     last_done, last_change = -1, time.monotonic()
     transient_errors = 0
     with new_progress(console) as progress:
-        bar = progress.add_task(label or f"task {task_id}", total=None, batches="–/–", rate="", eta=_format_eta(None))
+        bar = progress.add_task(label or f"task {task_id}", total=None, records="–/–", batches="–/–", rate="",
+                                eta=_format_eta(None))
         while True:
             try:
                 task = client.task(task_id)
@@ -109,6 +110,7 @@ def watch_task(client: LitscreenClient, task_id: int, console: Console, interval
                 description=label or f"task {task_id} {task.get('status', '?')}",
                 completed=done,
                 total=total or None,
+                records=f"{done:>5}/{total:<5}",
                 batches=f"{task.get('processed_batches', 0)}/{task.get('total_batches', 0)}",
                 rate=f"{rate:6.1f} rec/s" if rate else "   – rec/s",
                 eta=_format_eta(0 if task.get("status") in FINAL_TASK_STATUSES else eta),

@@ -29,6 +29,8 @@ AGREEMENT_DEFINITION = (
 )
 DECISIONS = ("include", "exclude", "conflict")
 LABEL_COLUMNS = ("human_label", "label")
+# the export's machine decision ("llm_decision": the models' combined decision, whatever a human decided later)
+DECISION_COLUMNS = ("llm_decision", "decision", "final_decision")
 
 
 @dataclass
@@ -131,12 +133,14 @@ def normalise_decision(value: str | None) -> str | None:
 
 
 def agreement_from_csv(text: str) -> tuple[DecisionCounts, Agreement]:
-    """Recompute the counts and the agreement from a results CSV with ``final_decision`` and a label column."""
+    """Recompute the counts and the agreement from a results CSV (the export's ``llm_decision`` column and the
+    ``human_label`` column the demo adds)."""
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows:
         return DecisionCounts(), Agreement()
     label_column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
-    decisions = [normalise_decision(row.get("final_decision")) for row in rows]
+    decision_column = next((c for c in DECISION_COLUMNS if c in rows[0]), "decision")
+    decisions = [normalise_decision(row.get(decision_column)) for row in rows]
     labels = [normalise_decision(row.get(label_column)) if label_column else None for row in rows]
     return count_decisions(decisions), agreement(list(zip(decisions, labels)))
 

@@ -186,6 +186,8 @@ def interrupts_as_keyboard_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # Ctrl-C must work even when the caller started us with SIGINT ignored (a background job of a script)
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
@@ -459,8 +461,8 @@ class Demo:
             identified=len(records), duplicates=int(imported["duplicates"]),
             skipped=len(imported.get("skipped") or []), screened=screened, excluded=counts.excluded,
             conflicts=counts.conflicts, failed=counts.failed, included=counts.included,
-            source=f"{dataset.DATASET_NAME.split(',')[0]} ({len(records)} of 2,019 records)",
-            models=" + ".join(SIMULATED_MODELS) + " (simulated)")), encoding="utf-8")
+            source=dataset.source_line(len(records)),
+            models=", ".join(SIMULATED_MODELS) + " (simulated)")), encoding="utf-8")
         elapsed = time.monotonic() - self.started
         self.summary = {
             "dataset": dataset.DATASET_NAME,

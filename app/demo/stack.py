@@ -150,12 +150,19 @@ class DemoStack:
             pass
 
     def stop_all(self, timeout: float = 10.0) -> None:
-        """SIGTERM every child's group (newest first), wait up to ``timeout``, then SIGKILL what is left."""
+        """SIGTERM every child (newest first), wait up to ``timeout``, then SIGKILL its group and what is left.
+
+        Only the child itself gets the SIGTERM: gunicorn's master and Celery's main process stop their own
+        workers (a pool process killed behind Celery's back makes its shutdown hang).
+        """
         remaining: list[psutil.Process] = []
         for child in reversed(self.children):
             remaining.extend(child.tree())
             if child.running():
-                self.signal_group(child, signal.SIGTERM)
+                try:
+                    child.popen.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + timeout
         for child in reversed(self.children):
             try:
