@@ -353,3 +353,35 @@ def test_no_or_bad_token_is_401(client, auth, project_id, database_url, headers)
     assert_error(upload(client, headers, project_id, "x.ris", ris({"TI": "x"})), 401)
     assert_error(client.get(url(project_id), headers=headers), 401)
     assert literature_count(database_url) == 0
+
+
+def test_concurrent_imports_into_one_project_do_not_collide(app, project_id, database_url) -> None:
+    """Two imports of overlapping records in opposite orders, at the same time: both succeed, each key once."""
+    import threading
+
+    from app.extensions import db
+    from app.models import Project
+    from app.services.literature import import_records
+
+    records = [{"title": f"Shared {i}", "doi": f"10.5555/shared.{i}"} for i in range(3000)]
+    results: dict[str, object] = {}
+
+    def run(name: str, batch: list[dict]) -> None:
+        try:
+            with app.app_context():
+                session = db.session()
+                results[name] = import_records(session, session.get(Project, project_id), batch)
+        except Exception as exc:  # noqa: BLE001 — reported by the assertion below
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=("forward", records)),
+               threading.Thread(target=run, args=("backward", records[::-1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    summaries = list(results.values())
+    assert all(not isinstance(s, Exception) for s in summaries), summaries
+    assert sum(s.imported for s in summaries) == 3000  # type: ignore[attr-defined]
+    assert sum(s.duplicates for s in summaries) == 3000  # type: ignore[attr-defined]
+    assert literature_count(database_url) == 3000

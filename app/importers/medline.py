@@ -15,7 +15,7 @@ from typing import Any
 import nbib
 
 from app.importers.errors import ImportRejected
-from app.importers.normalise import make_record, text_lines, parse_year, unique
+from app.importers.normalise import make_record, parse_year, text_lines, unique
 from app.importers.parsed import ParsedFile
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 import rispy
 
 from app.importers.errors import ImportRejected
-from app.importers.normalise import make_record, text_lines, normalise_doi, parse_year, split_list, unique
+from app.importers.normalise import make_record, normalise_doi, parse_year, split_list, text_lines, unique
 from app.importers.parsed import ParsedFile
 
 logger = logging.getLogger(__name__)

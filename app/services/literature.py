@@ -20,6 +20,7 @@ from app.models.base import utcnow
 logger = logging.getLogger(__name__)
 
 INSERT_CHUNK = 1000
+IMPORT_LOCK_NAMESPACE = 0x4C49  # pg_advisory_xact_lock(namespace, project id) for imports
 LITERATURE = Literature.__table__
 
 
@@ -153,6 +154,9 @@ def import_records(
     )
     imported = 0
     try:
+        # Imports into one project take turns: concurrent inserts of overlapping keys in different orders
+        # could otherwise deadlock on the unique index.
+        session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK_NAMESPACE, project.id)))
         for chunk in _chunks(rows, INSERT_CHUNK):
             imported += len(session.execute(statement, list(chunk)).all())
         session.commit()
