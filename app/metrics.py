@@ -1,33 +1,214 @@
-"""Prometheus metrics: process-local counters plus gauges read from the database at scrape time."""
+"""Prometheus metrics for ``GET /metrics``, computed from the database at scrape time.
+
+Every value is read from rows when scraped, so any number of gunicorn workers (and hosts) report the same truth
+and nothing needs prometheus-client's multiprocess mode:
+
+* screening: tasks and batches by status, records processed, lease expiries waiting for the sweeper, batch
+  recoveries (deliveries beyond the first), record screening time;
+* checkpoint commit latency: the ``checkpoint_ms`` list each ``screen_batch`` delivery returns as its Celery
+  result (``celery_taskmeta``, kept for ``result_expires``);
+* LLM calls, tokens, cost and errors by provider and model, from ``screening_results.decisions``;
+* cache entries and hits/misses (``app_cache``, ``app_cache_counters`` when the cache layer keeps counters);
+* broker: ready and unacked messages and the oldest ready message's age per queue (``kombu_message``), and
+  Celery results by state.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from sqlalchemy import Connection, text
+
+from app import task_names
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RECORD_BUCKETS_SECONDS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+
+_TASKS_BY_STATUS = "SELECT status, count(*) FROM screening_tasks GROUP BY status"
+_BATCHES_BY_STATUS = "SELECT status, count(*) FROM screening_batches GROUP BY status"
+_BATCH_HEALTH = """
+SELECT count(*) FILTER (WHERE status = 'running' AND lease_expires_at < now()),
+       coalesce(sum(greatest(attempts - 1, 0)), 0),
+       count(*) FILTER (WHERE attempts > 1)
+FROM screening_batches
+"""
+_RESULTS_BY_STATUS = "SELECT status, count(*) FROM screening_results GROUP BY status"
+_RECORD_DURATIONS = """
+SELECT width_bucket(duration_ms / 1000.0, :bounds), count(*), coalesce(sum(duration_ms), 0) / 1000.0
+FROM screening_results WHERE duration_ms IS NOT NULL GROUP BY 1
+"""
+_LLM_BY_MODEL = """
+SELECT coalesce(d->>'provider', split_part(d->>'model', ':', 1)) AS provider,
+       coalesce(d->>'model', '') AS model,
+       count(*) FILTER (WHERE d->'cached' IS DISTINCT FROM 'true'::jsonb) AS calls,
+       count(*) FILTER (WHERE d->'cached' = 'true'::jsonb) AS cached,
+       count(*) FILTER (WHERE coalesce(d->>'error', '') <> '') AS errors,
+       coalesce(sum(CASE WHEN jsonb_typeof(d->'prompt_tokens') = 'number'
+                         THEN (d->>'prompt_tokens')::numeric END), 0) AS prompt_tokens,
+       coalesce(sum(CASE WHEN jsonb_typeof(d->'completion_tokens') = 'number'
+                         THEN (d->>'completion_tokens')::numeric END), 0) AS completion_tokens,
+       coalesce(sum(CASE WHEN jsonb_typeof(d->'cost') = 'number' THEN (d->>'cost')::numeric END), 0) AS cost
+FROM screening_results r CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(r.decisions) = 'array' THEN r.decisions ELSE '[]'::jsonb END) AS d
+GROUP BY 1, 2
+"""
+_CACHE_SIZE = """
+SELECT count(*), count(*) FILTER (WHERE expires_at <= now()) FROM app_cache
+"""
+_CACHE_COUNTERS = "SELECT prefix, hits, misses FROM app_cache_counters"
+_QUEUES = """
+SELECT q.name,
+       count(m.id) FILTER (WHERE m.visible),
+       count(m.id) FILTER (WHERE NOT m.visible),
+       coalesce(extract(epoch FROM now() - min(m.timestamp AT TIME ZONE 'UTC') FILTER (WHERE m.visible)), 0)
+FROM kombu_queue q LEFT JOIN kombu_message m ON m.queue_id = q.id
+GROUP BY q.name
+"""
+_CELERY_RESULTS = "SELECT status, count(*) FROM celery_taskmeta GROUP BY status"
+_CHECKPOINTS = "SELECT result FROM celery_taskmeta WHERE name = :name AND status = 'SUCCESS'"
+
+
+def _histogram(name: str, documentation: str, bounds: tuple[float, ...], counts: list[int],
+               total: float) -> HistogramMetricFamily:
+    """A histogram family from per-bucket counts (``counts[i]`` = observations in bucket i, last = +Inf)."""
+    cumulative, buckets = 0, []
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=total)
 
 
 class DatabaseCollector:
-    """Gauges computed from rows when scraped (so every web worker reports the same truth)."""
+    """Computes every litscreen metric from the database when scraped."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def collect(self):  # type: ignore[no-untyped-def]
-        from sqlalchemy import func, select
-
+    def collect(self) -> Iterator[Metric]:
         from app.extensions import db
-        from app.models import ScreeningTask
 
-        tasks = GaugeMetricFamily("litscreen_tasks", "Screening tasks by status", labels=["status"])
         with self.app.app_context():
-            session = db.session()
-            for status, count in session.execute(
-                select(ScreeningTask.status, func.count()).group_by(ScreeningTask.status)
-            ):
-                tasks.add_metric([status], count)
+            with db.engine.connect() as conn:
+                for section in (self._screening, self._llm, self._cache, self._broker, self._checkpoints):
+                    try:
+                        with conn.begin():
+                            yield from section(conn)
+                    except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+                        logger.warning("metrics section %s failed: %s", section.__name__, type(exc).__name__)
+
+    def _screening(self, conn: Connection) -> Iterator[Metric]:
+        tasks = GaugeMetricFamily("litscreen_screening_tasks", "Screening tasks by status", labels=["status"])
+        for status, count in conn.execute(text(_TASKS_BY_STATUS)):
+            tasks.add_metric([status], count)
         yield tasks
+        batches = GaugeMetricFamily("litscreen_screening_batches", "Screening batches by status",
+                                    labels=["status"])
+        for status, count in conn.execute(text(_BATCHES_BY_STATUS)):
+            batches.add_metric([status], count)
+        yield batches
+        records = CounterMetricFamily("litscreen_records_processed", "Records screened (result rows) by status",
+                                      labels=["status"])
+        for status, count in conn.execute(text(_RESULTS_BY_STATUS)):
+            records.add_metric([status], count)
+        yield records
+        expired, recoveries, recovered = conn.execute(text(_BATCH_HEALTH)).one()
+        yield GaugeMetricFamily("litscreen_batch_leases_expired",
+                                "Running batches whose lease expired (waiting for the sweeper)", value=expired)
+        yield CounterMetricFamily("litscreen_batch_recoveries",
+                                  "Batch deliveries beyond the first (resumed after a crash, retry or sweep)",
+                                  value=int(recoveries))
+        yield GaugeMetricFamily("litscreen_batches_recovered", "Batches that needed more than one delivery",
+                                value=recovered)
+        counts = [0] * (len(RECORD_BUCKETS_SECONDS) + 1)
+        total = 0.0
+        for bucket, count, seconds in conn.execute(text(_RECORD_DURATIONS), {"bounds": list(RECORD_BUCKETS_SECONDS)}):
+            counts[min(bucket, len(RECORD_BUCKETS_SECONDS))] += count
+            total += float(seconds)
+        yield _histogram("litscreen_record_screening_seconds", "Time to screen one record (both models)",
+                         RECORD_BUCKETS_SECONDS, counts, total)
+
+    def _llm(self, conn: Connection) -> Iterator[Metric]:
+        labels = ["provider", "model"]
+        calls = CounterMetricFamily("litscreen_llm_calls", "LLM calls made (cache misses)", labels=labels)
+        cached = CounterMetricFamily("litscreen_llm_cached_answers", "Model answers served from the cache",
+                                     labels=labels)
+        errors = CounterMetricFamily("litscreen_llm_errors", "Model answers that failed", labels=labels)
+        tokens = CounterMetricFamily("litscreen_llm_tokens", "LLM tokens", labels=[*labels, "kind"])
+        cost = CounterMetricFamily("litscreen_llm_cost", "Estimated LLM cost", labels=labels)
+        for row in conn.execute(text(_LLM_BY_MODEL)):
+            key = [row.provider or "", row.model]
+            calls.add_metric(key, row.calls)
+            cached.add_metric(key, row.cached)
+            errors.add_metric(key, row.errors)
+            tokens.add_metric([*key, "prompt"], float(row.prompt_tokens))
+            tokens.add_metric([*key, "completion"], float(row.completion_tokens))
+            cost.add_metric(key, float(row.cost))
+        yield from (calls, cached, errors, tokens, cost)
+
+    def _cache(self, conn: Connection) -> Iterator[Metric]:
+        size, expired = conn.execute(text(_CACHE_SIZE)).one()
+        yield GaugeMetricFamily("litscreen_cache_entries", "Rows in app_cache", value=size)
+        yield GaugeMetricFamily("litscreen_cache_expired_entries", "Expired rows not yet removed", value=expired)
+        if conn.execute(text("SELECT to_regclass('app_cache_counters')")).scalar() is None:
+            return
+        hits = CounterMetricFamily("litscreen_cache_hits", "Cache hits by key prefix", labels=["prefix"])
+        misses = CounterMetricFamily("litscreen_cache_misses", "Cache misses by key prefix", labels=["prefix"])
+        for prefix, hit_count, miss_count in conn.execute(text(_CACHE_COUNTERS)):
+            hits.add_metric([prefix], hit_count)
+            misses.add_metric([prefix], miss_count)
+        yield hits
+        yield misses
+
+    def _broker(self, conn: Connection) -> Iterator[Metric]:
+        ready = GaugeMetricFamily("litscreen_broker_queue_depth", "Messages ready in the queue", labels=["queue"])
+        unacked = GaugeMetricFamily("litscreen_broker_queue_unacked", "Messages delivered, not yet acked",
+                                    labels=["queue"])
+        age = GaugeMetricFamily("litscreen_broker_oldest_message_age_seconds",
+                                "Age of the oldest ready message (0 when empty)", labels=["queue"])
+        for name, ready_count, unacked_count, oldest in conn.execute(text(_QUEUES)):
+            ready.add_metric([name], ready_count)
+            unacked.add_metric([name], unacked_count)
+            age.add_metric([name], max(0.0, float(oldest)))
+        yield from (ready, unacked, age)
+        results = GaugeMetricFamily("litscreen_celery_results", "Celery task results kept, by state",
+                                    labels=["state"])
+        for status, count in conn.execute(text(_CELERY_RESULTS)):
+            results.add_metric([status or ""], count)
+        yield results
+
+    def _checkpoints(self, conn: Connection) -> Iterator[Metric]:
+        counts = [0] * (len(CHECKPOINT_BUCKETS_SECONDS) + 1)
+        total = 0.0
+        for (raw,) in conn.execute(text(_CHECKPOINTS), {"name": task_names.SCREEN_BATCH}):
+            for seconds in _checkpoint_seconds(raw):
+                index = next((i for i, bound in enumerate(CHECKPOINT_BUCKETS_SECONDS) if seconds <= bound),
+                             len(CHECKPOINT_BUCKETS_SECONDS))
+                counts[index] += 1
+                total += seconds
+        yield _histogram("litscreen_checkpoint_commit_seconds",
+                         "Checkpoint commit latency of screening batches (results kept for result_expires)",
+                         CHECKPOINT_BUCKETS_SECONDS, counts, total)
+
+
+def _checkpoint_seconds(raw: bytes | None) -> list[float]:
+    """The ``checkpoint_ms`` of one stored ``screen_batch`` result, in seconds ([] when absent or unreadable)."""
+    if not raw:
+        return []
+    try:
+        value = json.loads(bytes(raw))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    values = value.get("checkpoint_ms") if isinstance(value, dict) else None
+    if not isinstance(values, list):
+        return []
+    return [float(v) / 1000.0 for v in values if isinstance(v, (int, float))]
 
 
 def render_metrics(app: Any) -> tuple[bytes, str]:
