@@ -298,3 +298,11 @@ def test_small_normalisers() -> None:
     assert dedup_key(None, "1", "T", 2000) == "pmid:1"
     assert dedup_key(None, None, "  The Café,  study! ", 2000) == dedup_key(None, None, "the cafe study", 2000)
     assert dedup_key(None, None, "T", 2000) != dedup_key(None, None, "T", 2001)
+
+
+def test_ris_concatenated_exports_with_a_second_bom_keep_every_record() -> None:
+    one = "TY  - JOUR\nTI  - One\nER  - \n"
+    two = "\ufeffTY  - JOUR\nTI  - Two\nER  - \n"
+    parsed = parse_file("both.ris", (one + two).encode("utf-8"))
+    assert [r["title"] for r in parsed.records] == ["One", "Two"]
+

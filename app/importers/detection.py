@@ -24,7 +24,7 @@ EXTENSIONS = {
 }
 SNIFF_CHARS = 65536
 
-_RIS_START = re.compile(r"^\s*TY  -", re.MULTILINE)
+_RIS_START = re.compile(r"^\ufeff?TY  -", re.MULTILINE)
 _MEDLINE_PMID = re.compile(r"^PMID- ?\d", re.MULTILINE)
 _MEDLINE_TITLE = re.compile(r"^TI  - \S", re.MULTILINE)
 _MEDLINE_ONLY_TAG = re.compile(r"^(FAU|DP  |JT  |SO  |LID|PT  ) ?- ", re.MULTILINE)

@@ -18,7 +18,6 @@ from app.importers.parsed import ParsedFile
 logger = logging.getLogger(__name__)
 
 TAG_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
-OVID_NUMBER = re.compile(r"^\s*\d+\.\s*$")
 DOI_URL = re.compile(r"doi\.org/|^10\.\d", re.IGNORECASE)
 
 
@@ -28,12 +27,14 @@ def split_records(text: str) -> list[tuple[int, list[str]]]:
     current: list[str] | None = None
     start = 0
     for number, line in enumerate(text_lines(text), start=1):
+        line = line.lstrip("\ufeff")  # a BOM inside concatenated exports
         match = TAG_LINE.match(line)
         tag = match.group(1) if match else None
         if current is None:
             if tag == "TY":
                 current, start = [line], number
-            # Outside a record: blank lines, Ovid's "1." counters, stray ER or header text are ignored.
+            # Outside a record: blank lines, Ovid's "1." counters and trailing tags (NL after ER), a stray ER
+            # or header text are ignored.
             continue
         if tag == "TY":
             raise ImportRejected(

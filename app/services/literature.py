@@ -51,12 +51,11 @@ def check_record_count(count: int, max_records: int, source: str = "file") -> No
         )
 
 
-def check_size(size: int, max_bytes: int, filename: str) -> None:
+def check_size(size: int, max_bytes: int, what: str, field: str = "file") -> None:
     """ImportRejected (413) when an upload is larger than ``max_bytes``."""
     if size > max_bytes:
         raise ImportRejected(
-            413,
-            f"'{filename}' is larger than the import limit of {max_bytes} bytes (MAX_IMPORT_BYTES).",
+            413, f"{what} is larger than the import limit of {max_bytes} bytes (MAX_IMPORT_BYTES).", field=field
         )
 
 
@@ -64,7 +63,7 @@ def import_file(
     session: Session, project: Project, filename: str, data: bytes, *, max_bytes: int, max_records: int
 ) -> ImportSummary:
     """Parse an export file and import its records (ImportRejected for anything it cannot take)."""
-    check_size(len(data), max_bytes, filename)
+    check_size(len(data), max_bytes, f"'{filename}'")
     parsed = parse_file(filename, data)
     check_record_count(parsed.total, max_records, "file")
     summary = import_records(session, project, parsed.records, parsed.format, skipped=parsed.skipped)

@@ -90,8 +90,9 @@ class Literatures(MethodView):
                     max_bytes=_max_bytes(), max_records=int(config["MAX_IMPORT_RECORDS"]),
                 )
             elif body.get("records") is not None:
-                if (request.content_length or 0) > _max_bytes():
-                    literature_service.check_size(request.content_length or 0, _max_bytes(), "request body")
+                literature_service.check_size(
+                    request.content_length or 0, _max_bytes(), "The request body", field="records"
+                )
                 records = body["records"]
                 literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
                 summary = literature_service.import_records(db.session(), project, records, "json")
