@@ -22,10 +22,9 @@ def ping(value: int) -> dict:
     return {"value": value + 1, "server_version": version}
 
 
-def _record(phase: str, tag: str) -> None:
+def _record(phase: str, tag: str, worker: str) -> None:
     """One ``app_cache`` row per execution phase: ``diag:<phase>:<tag>:<uuid>`` (kept for a day)."""
-    value = {"tag": tag, "phase": phase, "hostname": socket.gethostname(), "pid": os.getpid(),
-             "at": time.time()}
+    value = {"tag": tag, "phase": phase, "worker": worker, "pid": os.getpid(), "at": time.time()}
     session = db.session()
     session.execute(
         text("INSERT INTO app_cache (key, value, expires_at, created_at) "
@@ -38,10 +37,11 @@ def _record(phase: str, tag: str) -> None:
 @shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True)
 def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type: ignore[no-untyped-def]
     """Record that this execution started, sleep, record that it finished (tests count the rows)."""
-    _record("start", tag)
+    worker = self.request.hostname or socket.gethostname()
+    _record("start", tag, worker)
     time.sleep(sleep_seconds)
-    _record("finish", tag)
-    return self.request.hostname or ""
+    _record("finish", tag, worker)
+    return worker
 
 
 @shared_task(name=task_names.DIAG_NOOP, ignore_result=True)
