@@ -262,8 +262,8 @@ class WorkerKiller:
                 continue
             self.stack.kill(worker)
             self.victim, self.batch, self.killed_at = worker, batch, time.monotonic()
-            self._say(console, f"[red]kill -9[/red] {worker.name} (pid {worker.pid}) while it held batch "
-                               f"{batch['batch_index']} at cursor {batch['cursor']}/{batch['size']} "
+            self._say(console, f"[red]kill -9[/red] {worker.name} (pid {worker.pid} and its pool) while it held "
+                               f"batch {batch['batch_index']} at cursor {batch['cursor']}/{batch['size']} "
                                f"(lease_owner {batch.get('lease_owner')})")
             return
 
@@ -276,7 +276,9 @@ class WorkerKiller:
         owner = current.get("lease_owner")
         if owner and owner != old_owner and int(current.get("cursor") or 0) >= int(self.batch["cursor"]):
             self.resumed = current
-            self._say(console, f"[green]batch {current['batch_index']} resumed[/green] "
+            new_worker = self.owner_of(owner)
+            where = f" on {new_worker.name}" if new_worker else ""
+            self._say(console, f"[green]batch {current['batch_index']} resumed{where}[/green] "
                                f"{time.monotonic() - self.killed_at:.1f} s after the kill: lease_owner "
                                f"{old_owner} → {owner}; cursor {self.batch['cursor']} → {current.get('cursor')}/"
                                f"{current.get('size')}, attempts {current.get('attempts')}, status "
@@ -335,11 +337,13 @@ class Demo:
                         self.console.print("stopping the kept stack…")
             return self.summary
         finally:
+            stopping = time.monotonic()
             with shielded_from_interrupts(self.console):
                 self.stack.stop_all()
                 release_embedded_server(self.instance)
-            self.console.print(f"[dim]stopped every process the demo started "
-                               f"({len(self.stack.children)}); logs in {self.stack.log_dir}[/dim]")
+            self.console.print(f"[dim]stopped every process the demo started ({len(self.stack.children)}) and "
+                               f"released PostgreSQL in {time.monotonic() - stopping:.1f} s; logs in "
+                               f"{self.stack.log_dir}[/dim]")
 
     def _run(self) -> None:
         options, console = self.options, self.console
@@ -515,9 +519,13 @@ class Demo:
         if summary["kill_a_worker"]:
             kill = summary["kill_a_worker"]
             if kill["lease_owner_after"]:
+                redone = summary["llm_calls"] - 2 * (summary["screened"] - summary["failed"])
                 console.print(f"[bold]--kill-a-worker:[/bold] batch {kill['batch_index']} was held by "
                               f"{kill['lease_owner_before']} when it was killed at cursor {kill['cursor_at_kill']}; "
-                              f"it resumed under {kill['lease_owner_after']}.")
+                              f"it resumed under {kill['lease_owner_after']} from that checkpoint. "
+                              f"{max(redone, 0)} LLM calls beyond two per record were made (items in flight "
+                              f"at the kill, not yet checkpointed); the cache answered "
+                              f"{summary['cache_hits'] or 0} repeated calls.")
             elif kill["killed_worker"]:
                 console.print(f"[yellow]--kill-a-worker: {kill['killed_worker']} was killed but the resumed "
                               f"batch was not seen under a new owner before the run ended[/yellow]")
