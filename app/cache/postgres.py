@@ -35,6 +35,8 @@ class PostgresCache(Cache):
     def __init__(self, engine: Engine, counter_flush_seconds: float = 5.0) -> None:
         super().__init__()
         self.engine = engine
+        # single statements need no transaction block: autocommit saves the BEGIN / COMMIT round trips
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.counter_flush_seconds = counter_flush_seconds
         self._last_flush = time.monotonic()
         self._flush_lock = threading.Lock()
@@ -43,7 +45,7 @@ class PostgresCache(Cache):
     def get(self, key: str) -> Any | None:
         check_key(key)
         expired = and_(_entries.c.expires_at.is_not(None), _entries.c.expires_at <= func.now())
-        with self.engine.begin() as conn:
+        with self._autocommit.connect() as conn:
             row = conn.execute(
                 select(_entries.c.value, expired.label("expired")).where(_entries.c.key == key)
             ).first()
@@ -63,7 +65,7 @@ class PostgresCache(Cache):
             set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at,
                   "created_at": statement.excluded.created_at},
         )
-        with self.engine.begin() as conn:
+        with self._autocommit.connect() as conn:
             conn.execute(statement)
 
     def delete(self, key: str) -> bool:

@@ -1,13 +1,16 @@
 """A thread-safe requests-per-minute limiter that spaces requests evenly (no bursts).
 
-Each ``acquire`` reserves the next free slot, ``60 / rpm`` seconds after the previous one, and sleeps until it:
-in any window of ``w`` seconds at most ``w * rpm / 60 + 1`` requests start. The limit holds per process.
+Each ``acquire`` reserves the next free slot, ``60 / rpm`` seconds (plus a 0.5 % safety margin) after the
+previous one, and sleeps until it. So any 60-second window holds at most ``rpm`` request starts (any window of
+``w`` seconds at most ``w * rpm / 60 + 1``). The limit holds per process: give each worker process its share.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+
+SAFETY_MARGIN = 1.005
 
 
 class RateLimiter:
@@ -17,7 +20,7 @@ class RateLimiter:
         if rpm < 1:
             raise ValueError("rpm must be at least 1")
         self.rpm = rpm
-        self.interval = 60.0 / rpm
+        self.interval = 60.0 / rpm * SAFETY_MARGIN
         self._next_slot = 0.0
         self._lock = threading.Lock()
 

@@ -192,6 +192,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     """One request of the OpenAI chat-completions protocol (HTTP/1.1 keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
     server: SimulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
