@@ -317,6 +317,7 @@ class Demo:
         self.flower_url: str | None = None
         self.summary: dict[str, Any] = {}
         self.token = ""
+        self.task_id: int | None = None
 
     def step(self, text: str) -> None:
         self.console.print(f"[green]✓[/green] {text} [dim]({time.monotonic() - self.started:.1f} s)[/dim]")
@@ -336,6 +337,9 @@ class Demo:
                     except KeyboardInterrupt:
                         self.console.print("stopping the kept stack…")
             return self.summary
+        except KeyboardInterrupt:
+            self._cancel_running_task()
+            raise
         finally:
             stopping = time.monotonic()
             with shielded_from_interrupts(self.console):
@@ -394,7 +398,7 @@ class Demo:
                       f"duplicates, {len(imported.get('skipped') or [])} skipped")
 
             task = client.start_screening(project["id"], options.batch_size_for(int(imported["imported"])))
-            task_id = int(task["id"])
+            task_id = self.task_id = int(task["id"])
             self.step(f"screening task {task_id} started: {task.get('total_items')} records in "
                       f"{task.get('total_batches')} batches")
             screening_started = time.monotonic()
@@ -560,6 +564,17 @@ class Demo:
             console.print("  make up                   the full stack (API on http://127.0.0.1:5000/api/docs, "
                           "Flower on http://127.0.0.1:5555)")
             console.print("  litscreen import / screen / watch / export   the terminal client (see README)")
+
+    def _cancel_running_task(self) -> None:
+        """On Ctrl-C mid-run, cancel the task so workers stop at their next checkpoint and shut down quickly."""
+        if self.task_id is None or self.summary:
+            return
+        try:
+            with LitscreenClient(self.api_url, self.token, timeout=3.0) as client:
+                client.cancel(self.task_id)
+            self.console.print(f"[yellow]task {self.task_id} cancelled[/yellow]")
+        except ApiError:
+            pass
 
     def _keep_running(self) -> None:
         token_path = self.out_dir / "token"
