@@ -192,12 +192,15 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     options = DemoOptions(records=records, workers=workers, concurrency=concurrency, kill_a_worker=kill_a_worker,
                           keep=keep, latency=latency, batch_size=batch_size)
     try:
-        run_demo(options, console)
+        summary = run_demo(options, console)
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted; every process it started was stopped[/yellow]")
         sys.exit(130)
     except (DemoError, ApiError) as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
+        sys.exit(1)
+    if summary.get("task_status") not in ("completed", "completed_with_errors"):
+        console.print(f"[red]the screening task ended {summary.get('task_status')}[/red]")
         sys.exit(1)
 
 

@@ -68,6 +68,20 @@ class RateMeter:
         return (done - self.start_done) / elapsed
 
 
+def run_rate(task: dict[str, Any]) -> float | None:
+    """Records per second of a finished task, from its own started_at / completed_at."""
+    from datetime import datetime
+
+    try:
+        started = datetime.fromisoformat(str(task["started_at"]))
+        completed = datetime.fromisoformat(str(task["completed_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    seconds = (completed - started).total_seconds()
+    done = int(task.get("processed_items") or 0)
+    return done / seconds if seconds > 0 and done else None
+
+
 def watch_task(client: LitscreenClient, task_id: int, console: Console, interval: float = 0.5,
                on_poll: PollHook | None = None, stall_timeout: float | None = None,
                label: str | None = None) -> dict[str, Any]:
@@ -102,6 +116,8 @@ def watch_task(client: LitscreenClient, task_id: int, console: Console, interval
             if done != last_done:
                 last_done, last_change = done, now
             rate = meter.update(done, now) if task.get("status") == "running" or done else None
+            if task.get("status") in FINAL_TASK_STATUSES:
+                rate = run_rate(task) or rate
             eta = task.get("eta_seconds")
             if eta is None and rate and total:
                 eta = (total - done) / rate
