@@ -153,3 +153,10 @@ def test_two_processes_writing_the_same_key_leave_one_row(database_url: str, pro
     assert len(rows) == 1
     assert rows[0][0]["i"] == 299
     assert rows[0][0]["writer"] in {w.pid for w in writers}
+
+
+def test_purge_expired_works_in_bounded_batches(cache: Cache) -> None:
+    for i in range(25):
+        cache.set(f"asl:llm:{i}", i, ttl=-1 if i % 5 else 600)
+    assert cache.purge_expired(batch_size=7) == 20
+    assert cache.stats()["total"] == 5

@@ -61,6 +61,16 @@ class Cache(ABC):
     def stats(self) -> dict[str, Any]:
         """``{total, expired, by_prefix: {prefix: {total, expired, hits, misses}}, hits, misses}``."""
 
+    def purge_expired(self, batch_size: int = 1000, max_batches: int = 100) -> int:
+        """Delete expired entries in bounded batches (for the periodic cleanup); how many in all."""
+        removed = 0
+        for _ in range(max_batches):
+            count = self.delete_expired(batch_size)
+            removed += count
+            if count < batch_size:
+                break
+        return removed
+
     def close(self) -> None:
         """Flush counters and release resources."""
         self.flush_counters()

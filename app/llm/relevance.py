@@ -112,5 +112,5 @@ def relevance(picos: dict[str, str], inclusion: str | None, exclusion: str | Non
     normalised = score / weight_total if weight_total else 0.0
     exclusion_hits = sorted(terms(exclusion) & title_terms)
     if exclusion_hits:
-        normalised -= 0.15 * len(exclusion_hits)
+        normalised -= 0.10 * len(exclusion_hits)
     return Relevance(max(0.0, min(1.0, normalised)), elements, matched, exclusion_hits)
