@@ -46,9 +46,10 @@ def demo_run() -> Iterator[tuple[subprocess.CompletedProcess, Path, list[psutil.
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "SCREENING_MODELS",
                                                             "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
     env.update(LITSCREEN_INSTANCE_DIR=str(instance), PYTHONUNBUFFERED="1", COLUMNS="120")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--records", str(RECORDS)], env=env,
                             capture_output=True, text=True, timeout=420)
-    leftovers = psutil.Process().children(recursive=True)
+    leftovers = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     try:
         yield result, instance, leftovers
     finally:
