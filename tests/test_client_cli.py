@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support.database import conninfo
 from tests.support.processes import ProcessGroup
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -159,17 +157,19 @@ def test_screen_watch_and_export(screening_server, make_token, project_id: int, 
 
 @pytest.mark.parametrize(("status", "exit_code"), [("failed", 1), ("cancelled", 2)])
 def test_watch_exits_non_zero_when_the_task_fails_or_is_cancelled(
-        live_server: LiveServer, make_token, project_id: int, database_url: str, status: str,
+        app, live_server: LiveServer, make_token, project_id: int, status: str,  # type: ignore[no-untyped-def]
         exit_code: int) -> None:
+    from app.extensions import db
+    from app.models import ScreeningTask
+
     token = make_token("alice")
-    with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
-        task_id = conn.execute(
-            "INSERT INTO screening_tasks (project_id, task_type, status, total_items, total_batches, batch_size, "
-            "model_config, processed_items, success_items, failed_items, conflict_items, prompt_tokens, "
-            "completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at, error) "
-            "VALUES (%s, 'title_abstract', %s, 10, 1, 10, '{}', 4, 4, 0, 0, 0, 0, 0, 1, false, now(), now(), %s) "
-            "RETURNING id", (project_id, status, "simulated failure" if status == "failed" else None),
-        ).fetchone()[0]
+    with app.app_context():  # a finished task row, as the engine leaves it
+        task = ScreeningTask(project_id=project_id, task_type="title_abstract", status=status, total_items=10,
+                             total_batches=1, batch_size=10, processed_items=4, success_items=4,
+                             error="simulated failure" if status == "failed" else None)
+        db.session().add(task)
+        db.session().commit()
+        task_id = task.id
     result = run_cli("watch", str(task_id), "--interval", "0.2", url=live_server.url, token=token)
     assert result.returncode == exit_code, result.stdout + result.stderr
     assert f"task {task_id} {status}" in result.stderr

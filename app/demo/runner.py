@@ -352,6 +352,9 @@ class Demo:
     def _run(self) -> None:
         options, console = self.options, self.console
         console.rule("[bold]litscreen demo")
+        if os.environ.get("DATABASE_URL"):
+            console.print("[dim]DATABASE_URL is set; the demo ignores it and runs on its own embedded PostgreSQL "
+                          "under instance/[/dim]")
         records = dataset.demo_subset(dataset.load_dataset(), options.records)
         with console.status("starting the embedded PostgreSQL and migrating a fresh database…"):
             database_url, version = prepare_database(self.instance)
