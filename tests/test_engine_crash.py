@@ -16,8 +16,10 @@ import pytest
 
 from app import task_names
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_support import (
+from tests.test_engine_support import (  # noqa: F401  (beat is a fixture)
     add_records,
+    beat,
+    fast_teardown,
     configure_app,
     duplicate_results,
     engine_env,
@@ -26,13 +28,12 @@ from tests.test_engine_support import (
     scalar,
     sim,
     simulator_calls,
-    start_beat,
     start_run,
     task_status,
     wait_final,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 
 CHECKPOINT_EVERY = 10
 
@@ -58,14 +59,14 @@ def worker_owning(workers: list, pid: int):
 
 
 def test_kill9_of_a_worker_mid_batch_loses_nothing(app, client, auth, project_id, database_url: str,
-                                                   processes: ProcessGroup, monkeypatch) -> None:
+                                                   processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
-    add_records(app, project_id, 60)
+    add_records(app, project_id, 40)
     workers = [processes.start_worker(database_url, "wa", concurrency=1, **env),
                processes.start_worker(database_url, "wb", concurrency=2, **env)]
-    start_beat(processes, database_url, env)
+    beat(env)
     task = start_run(client, auth, project_id, batch_size=20)
 
     index, pid = wait_for(lambda: running_batch(database_url, task["id"]), timeout=60,
@@ -75,16 +76,16 @@ def test_kill9_of_a_worker_mid_batch_loses_nothing(app, client, auth, project_id
     victim.wait(timeout=10)
 
     assert wait_final(database_url, task["id"], timeout=120) == "completed"
-    assert result_count(database_url, task["id"]) == 60
+    assert result_count(database_url, task["id"]) == 40
     assert duplicate_results(database_url, task["id"]) == 0
-    redone_records = (simulator_calls(simulator) - 2 * 60) / 2
+    redone_records = (simulator_calls(simulator) - 2 * 40) / 2
     assert 0 <= redone_records <= CHECKPOINT_EVERY
     assert scalar(database_url, "SELECT attempts FROM screening_batches WHERE task_id = %s AND batch_index = %s",
                   task["id"], index) >= 2  # the killed batch was claimed again
 
 
 def test_kill9_of_the_worker_holding_the_chord_unlock(app, client, auth, project_id, database_url: str,
-                                                      processes: ProcessGroup, monkeypatch) -> None:
+                                                      processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.05)
     env = engine_env(simulator)
     # The chord polls every 30 s: after the first check, the chord_unlock message sits in the worker's memory
@@ -101,7 +102,7 @@ def test_kill9_of_the_worker_holding_the_chord_unlock(app, client, auth, project
     assert task_status(database_url, task["id"]) == "running"  # the chord's finalize never ran
 
     processes.start_worker(database_url, "w2", concurrency=1, **env)
-    start_beat(processes, database_url, env)
+    beat(env)
     assert wait_final(database_url, task["id"], timeout=60) == "completed"
     assert result_count(database_url, task["id"]) == 30
     chord_id = scalar(database_url, "SELECT chord_id FROM screening_tasks WHERE id = %s", task["id"])
@@ -111,14 +112,14 @@ def test_kill9_of_the_worker_holding_the_chord_unlock(app, client, auth, project
 
 def test_killing_a_pool_child_reruns_the_batch_without_duplicates(app, client, auth, project_id,
                                                                    database_url: str, processes: ProcessGroup,
-                                                                   monkeypatch) -> None:
+                                                                   monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
-    add_records(app, project_id, 40)
+    add_records(app, project_id, 30)
     worker = processes.start_worker(database_url, "w1", concurrency=1, **env)
-    start_beat(processes, database_url, env)
-    task = start_run(client, auth, project_id, batch_size=40)
+    beat(env)
+    task = start_run(client, auth, project_id, batch_size=30)
 
     _index, pid = wait_for(lambda: running_batch(database_url, task["id"]), timeout=60,
                            message="the batch past its first checkpoint")
@@ -126,13 +127,13 @@ def test_killing_a_pool_child_reruns_the_batch_without_duplicates(app, client, a
     psutil.Process(pid).kill()  # only the pool child; the worker's main process replaces it
 
     assert wait_final(database_url, task["id"], timeout=90) == "completed"
-    assert result_count(database_url, task["id"]) == 40
+    assert result_count(database_url, task["id"]) == 30
     assert duplicate_results(database_url, task["id"]) == 0
-    assert (simulator_calls(simulator) - 80) / 2 <= CHECKPOINT_EVERY
+    assert (simulator_calls(simulator) - 60) / 2 <= CHECKPOINT_EVERY
 
 
 def test_the_same_batch_delivered_twice_at_once(app, client, auth, project_id, database_url: str,
-                                                processes: ProcessGroup, monkeypatch) -> None:
+                                                processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
@@ -168,38 +169,37 @@ def test_the_same_batch_delivered_twice_at_once(app, client, auth, project_id, d
 
 
 def test_warm_shutdown_mid_batch_then_a_new_worker(app, client, auth, project_id, database_url: str,
-                                                   processes: ProcessGroup, monkeypatch) -> None:
+                                                   processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
-    add_records(app, project_id, 45)
+    add_records(app, project_id, 40)
     first = processes.start_worker(database_url, "w1", concurrency=1, **env)
-    task = start_run(client, auth, project_id, batch_size=15)
+    task = start_run(client, auth, project_id, batch_size=20)
     wait_for(lambda: running_batch(database_url, task["id"]), timeout=60, message="a batch mid-way")
     first.send_signal(signal.SIGTERM)  # warm shutdown of the main process: finish the running batch, then exit
     first.wait(timeout=60)
-    assert result_count(database_url, task["id"]) < 45
 
     processes.start_worker(database_url, "w2", concurrency=1, **env)
-    start_beat(processes, database_url, env)
+    beat(env)
     assert wait_final(database_url, task["id"], timeout=90) == "completed"
-    assert result_count(database_url, task["id"]) == 45
+    assert result_count(database_url, task["id"]) == 40
     assert duplicate_results(database_url, task["id"]) == 0
-    assert (simulator_calls(simulator) - 90) / 2 <= CHECKPOINT_EVERY
+    assert (simulator_calls(simulator) - 80) / 2 <= CHECKPOINT_EVERY
 
 
 def test_database_connections_terminated_mid_run(app, client, auth, project_id, database_url: str,
-                                                 processes: ProcessGroup, monkeypatch) -> None:
+                                                 processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.1)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
-    add_records(app, project_id, 60)
+    add_records(app, project_id, 40)
     processes.start_worker(database_url, "w1", concurrency=2, **env)
-    start_beat(processes, database_url, env)
+    beat(env)
     task = start_run(client, auth, project_id, batch_size=20)
 
     terminated = 0
-    for threshold in (5, 25):
+    for threshold in (5, 20):
         wait_for(lambda t=threshold: result_count(database_url, task["id"]) >= t, timeout=60,
                  message=f"{threshold} results")
         terminated += scalar(database_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -208,12 +208,12 @@ def test_database_connections_terminated_mid_run(app, client, auth, project_id, 
     assert terminated > 0
 
     assert wait_final(database_url, task["id"], timeout=120) == "completed"
-    assert result_count(database_url, task["id"]) == 60
+    assert result_count(database_url, task["id"]) == 40
     assert duplicate_results(database_url, task["id"]) == 0
 
 
 def test_cancel_stops_a_run_within_one_checkpoint(app, client, auth, project_id, database_url: str,
-                                                  processes: ProcessGroup, monkeypatch) -> None:
+                                                  processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=2)
     configure_app(app, monkeypatch, simulator, SIM_MAX_CONCURRENCY=2)
@@ -252,7 +252,7 @@ def free_port() -> int:
 
 def test_a_batch_that_exhausts_its_retries_fails_and_retry_completes(app, client, auth, project_id,
                                                                      database_url: str, processes: ProcessGroup,
-                                                                     monkeypatch) -> None:
+                                                                     monkeypatch, beat) -> None:
     port = free_port()
     down = f"http://127.0.0.1:{port}/v1"  # nothing listens yet: every call is a connection error
     env = {**engine_env(sim_placeholder(down)), "LLM_MAX_ATTEMPTS": "1"}

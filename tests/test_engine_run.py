@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.processes import ProcessGroup
-from tests.test_engine_support import (
+from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixture)
     add_records,
+    fast_teardown,
     configure_app,
     duplicate_results,
     engine_env,
@@ -18,6 +21,7 @@ from tests.test_engine_support import (
 )
 
 
+@pytest.mark.usefixtures("fast_teardown")
 def test_a_run_screens_every_record_once(app, client, auth, project_id, database_url: str,
                                          processes: ProcessGroup, monkeypatch) -> None:
     simulator = sim(processes, latency=0.02)

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import psycopg
+import pytest
 from flask import Flask
 
 from tests.support.database import conninfo
@@ -31,7 +32,7 @@ def engine_env(simulator: Simulator, **extra: Any) -> dict[str, str]:
         "SIM_MAX_CONCURRENCY": "4", "LEASE_TTL_SECONDS": "3", "SWEEP_INTERVAL_SECONDS": "1",
         "DISPATCH_GRACE_SECONDS": "3", "CHECKPOINT_EVERY": "10", "CHECKPOINT_SECONDS": "1",
         "SCREENING_RETRY_BACKOFF_SECONDS": "1", "LLM_MAX_ATTEMPTS": "2", "LLM_RETRY_INITIAL_SECONDS": "0.1",
-        "LLM_RETRY_MAX_SECONDS": "0.2", "LLM_RETRY_JITTER_SECONDS": "0",
+        "LLM_RETRY_MAX_SECONDS": "0.2", "LLM_RETRY_JITTER_SECONDS": "0", "WORKER_LOST_WAIT_SECONDS": "1",
     }
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -103,6 +104,30 @@ def start_beat(processes: ProcessGroup, database_url: str, env: dict[str, str], 
     schedule = processes.log_dir / f"{name}-schedule"
     args = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", "-s", str(schedule)]
     return processes.start(args, subprocess_env(database_url, **env), name)
+
+
+@pytest.fixture
+def fast_teardown(processes: ProcessGroup):
+    """SIGKILL this test's subprocesses when it ends (their work is in the database already; a graceful worker
+    shutdown takes seconds)."""
+    yield
+    for process in processes.processes:
+        ProcessGroup.kill_tree(process)
+
+
+@pytest.fixture
+def beat(processes: ProcessGroup, database_url: str):
+    """Start ``celery beat`` (the sweeper's clock) with ``beat(env)``; killed at teardown (it keeps no state)."""
+    started: list[Any] = []
+
+    def start(env: dict[str, str]) -> Any:
+        process = start_beat(processes, database_url, env, name=f"beat{len(started)}")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        ProcessGroup.kill_tree(process)
 
 
 def start_run(client: Any, auth: dict[str, str], project_id: int, **body: Any) -> dict[str, Any]:
