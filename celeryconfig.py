@@ -42,6 +42,8 @@ result_extended = True
 result_expires = int(os.environ.get("RESULT_EXPIRES_SECONDS", 7 * 24 * 3600))
 broker_connection_retry_on_startup = True
 worker_hijack_root_logger = False
+# how long the worker waits for a killed pool child's result before WorkerLostError (re-run: work is idempotent)
+worker_lost_wait = float(os.environ.get("WORKER_LOST_WAIT_SECONDS", 10.0))
 worker_send_task_events = True
 task_send_sent_event = True
 
