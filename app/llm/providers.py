@@ -9,7 +9,7 @@ Every setting is ``<PROVIDER>_<SETTING>`` in the Flask config or the environment
 | ``<P>_BASE_URL`` | the preset URL (deepseek, qwen); required otherwise |
 | ``<P>_API_KEY`` | none (the simulator needs none) |
 | ``<P>_TIMEOUT_SECONDS`` | ``LLM_TIMEOUT_SECONDS`` (60) |
-| ``<P>_MAX_CONCURRENCY`` | 8 (sim: 64) — requests in flight per process |
+| ``<P>_MAX_CONCURRENCY`` | 8 (sim: 16) — requests in flight per process |
 | ``<P>_RPM`` | 120 (sim: 60000; others 60) — requests per minute per process |
 """
 
@@ -26,7 +26,7 @@ PRESET_BASE_URLS = {
     "qwen": "https://dashscope.aliyuncs.com/compatible-mode/v1",
 }
 DEFAULT_RPM = {"deepseek": 120, "qwen": 120, "sim": 60_000}
-DEFAULT_CONCURRENCY = {"sim": 64}
+DEFAULT_CONCURRENCY = {"sim": 16}
 FALLBACK_RPM = 60
 FALLBACK_CONCURRENCY = 8
 
