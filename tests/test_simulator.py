@@ -88,3 +88,13 @@ def test_bad_request_is_a_400(simulator: Simulator) -> None:
     response = httpx.post(f"{simulator.base_url}/chat/completions", timeout=10, json={"messages": []})
     assert response.status_code == 400
     assert "invalid request" in response.json()["error"]["message"]
+
+
+def test_cli_refuses_rates_outside_0_to_1() -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    result = CliRunner().invoke(main, ["llm-simulator", "--error-rate", "1.5"])
+    assert result.exit_code != 0
+    assert "--error-rate must be between 0 and 1" in result.output
