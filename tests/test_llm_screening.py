@@ -306,7 +306,7 @@ def test_an_unreachable_provider_raises_llm_unavailable(app: Flask) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = {"SCREENING_MODELS": "sim:sim-a", "SIM_BASE_URL": f"http://127.0.0.1:{port}/v1",
-              "CACHE_BACKEND": "memory", "LLM_MAX_ATTEMPTS": 3, "LLM_RETRY_INITIAL_SECONDS": 0.01,
+              "LLM_CACHE": "off", "LLM_MAX_ATTEMPTS": 3, "LLM_RETRY_INITIAL_SECONDS": 0.01,
               "LLM_RETRY_MAX_SECONDS": 0.05, "LLM_RETRY_JITTER_SECONDS": 0.01, "SIM_API_KEY": SECRET}
     with pytest.raises(LLMUnavailable, match="connection error") as excinfo:
         screen_all(app, config, records(1))
