@@ -14,6 +14,8 @@ created by the migrations, never by the transport) and adds what stock kombu lac
   messages become visible again once their deadline passes (``acks_late`` means what it says);
 * queue expiry (``x-expires``) and message TTL (``x-message-ttl``): a dead consumer's queue, bindings and
   messages are removed; live consumers touch their queues;
+* events (exchange ``celeryev``) that nobody is bound to cost no round trip: "no route" is remembered for a
+  second per routing key (events are lossy by design; task and control messages are always routed);
 * LISTEN/NOTIFY wake-ups (every insert notifies channel ``kombu`` with the queue name) and no sleep while
   messages wait or after an ack frees a prefetch slot; ``polling_interval`` is the safety poll of idle queues;
 * queue rows created by upsert (simultaneous worker starts cannot race), and transport options that work:
@@ -199,6 +201,7 @@ class Channel(sqla_transport.Channel):
         return bool(self.connection.execute(HAS_QUEUE, {"queue": queue}, fetch=True)[0][0])
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str | None, queue: str) -> None:
+        self.connection.unrouted_until.clear()
         self.connection.execute(UPSERT_BINDING, {
             "exchange": exchange, "type": self.typeof(exchange).type, "routing_key": routing_key or "",
             "pattern": pattern or "", "queue": queue,
@@ -231,9 +234,16 @@ class Channel(sqla_transport.Channel):
         if not exchange:
             self._put(routing_key, message)
             return
+        transport = self.connection
+        key = (exchange, routing_key or "")
+        if exchange in transport.event_exchanges and transport.unrouted_until.get(key, 0.0) > monotonic():
+            return  # nobody listens to these events right now (re-checked every event_binding_ttl seconds)
         payload = dumps(message)
         params = {"exchange": exchange, "routing_key": routing_key or "", "payload": payload}
-        if self.connection.execute(ROUTE, params):
+        if transport.execute(ROUTE, params):
+            return
+        if exchange in transport.event_exchanges:
+            transport.unrouted_until[key] = monotonic() + transport.event_binding_ttl
             return
         # Nothing bound in the database: re-declare the durable bindings this process declared (e.g. after
         # housekeeping or a database reset) and route again.
@@ -382,6 +392,11 @@ class Transport(sqla_transport.Transport):
         self.visibility_timeout = float(options.get("visibility_timeout", self.visibility_timeout))
         self.housekeeping_interval = float(options.get("housekeeping_interval", self.housekeeping_interval))
         self.listen = bool(options.get("listen", True))
+        # Celery's event exchange: events nobody is bound to are dropped without a round trip, re-checked
+        # every event_binding_ttl seconds (events are lossy by design; task and control messages never are).
+        self.event_exchanges = frozenset(options.get("event_exchanges", ("celeryev",)))
+        self.event_binding_ttl = float(options.get("event_binding_ttl", 1.0))
+        self.unrouted_until: dict[tuple[str, str], float] = {}
         self.polling_interval = float(self.polling_interval)
         self.conninfo = libpq_conninfo(client.hostname)
         self.declared_queues: dict[str, dict[str, Any]] = {}
