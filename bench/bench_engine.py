@@ -21,6 +21,7 @@ flushed before and after.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -212,6 +213,20 @@ def bound_run(database_url: str, project_id: int, workers_count: int, concurrenc
     return outcome
 
 
+def in_child(kind: str, *args: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (Celery caches its broker connection per process)."""
+    out = subprocess.run([sys.executable, __file__, "_run", kind, json.dumps(args)], cwd=ROOT, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_main(kind: str, raw_args: str) -> None:
+    args = json.loads(raw_args)
+    outcome = overhead_run(*args[:3], args[3], Path(args[4]), args[5]) if kind == "overhead" else \
+        bound_run(args[0], args[1], args[2], args[3], args[4], Path(args[5]))
+    print(json.dumps(outcome))
+
+
 def make_project(app: Any, count: int, name: str) -> int:
     from app.extensions import db
     from app.models import Project, User
@@ -265,10 +280,10 @@ def main() -> None:
         overhead_project = make_project(app, args.records, "overhead")
         bound_project = make_project(app, args.bound_records, "bound")
 
-        pg = overhead_run(url, overhead_project, args.records, None, log_dir, "pg")
-        rd = overhead_run(url, overhead_project, args.records, args.redis, log_dir, "redis")
-        bound2 = bound_run(url, bound_project, 2, args.bound_concurrency, args.bound_latency, log_dir)
-        bound4 = bound_run(url, bound_project, 4, args.bound_concurrency, args.bound_latency, log_dir)
+        pg = in_child("overhead", url, overhead_project, args.records, None, str(log_dir), "pg")
+        rd = in_child("overhead", url, overhead_project, args.records, args.redis, str(log_dir), "redis")
+        bound2 = in_child("bound", url, bound_project, 2, args.bound_concurrency, args.bound_latency, str(log_dir))
+        bound4 = in_child("bound", url, bound_project, 4, args.bound_concurrency, args.bound_latency, str(log_dir))
     finally:
         database.drop_database(admin, url)
         redis_client.flushdb()
@@ -296,4 +311,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "_run":
+        child_main(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -547,6 +547,14 @@ class BatchRunner:
         raise AssertionError("unreachable")
 
 
+INSERT_RESULTS = (
+    pg_insert(RESULTS)
+    .on_conflict_do_nothing(index_elements=["task_id", "literature_id"])
+    .returning(RESULTS.c.status, RESULTS.c.has_conflict, RESULTS.c.prompt_tokens, RESULTS.c.completion_tokens,
+               RESULTS.c.cost_estimate)
+)
+
+
 def write_checkpoint(conn: Connection, claim: ClaimedBatch, rows: list[dict[str, Any]], cursor: int,
                      final_status: str | None, settings: EngineSettings) -> bool:
     """One checkpoint transaction's statements; raises LeaseLost if this delivery no longer owns the batch.
@@ -570,12 +578,7 @@ def write_checkpoint(conn: Connection, claim: ClaimedBatch, rows: list[dict[str,
     if owned is None:
         raise LeaseLost(f"batch {claim.task_id}/{claim.batch_index} is no longer leased by {claim.owner}")
     if rows:
-        inserted = conn.execute(
-            pg_insert(RESULTS).values(rows)
-            .on_conflict_do_nothing(index_elements=["task_id", "literature_id"])
-            .returning(RESULTS.c.status, RESULTS.c.has_conflict, RESULTS.c.prompt_tokens,
-                       RESULTS.c.completion_tokens, RESULTS.c.cost_estimate)
-        ).all()
+        inserted = conn.execute(INSERT_RESULTS, rows).all()  # one statement (insertmanyvalues), cached
         if inserted:
             conn.execute(
                 update(TASKS).where(TASKS.c.id == claim.task_id).values(
