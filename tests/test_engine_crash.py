@@ -281,3 +281,25 @@ def test_a_batch_that_exhausts_its_retries_fails_and_retry_completes(app, client
 class sim_placeholder:  # noqa: N801 - a stand-in with the simulator's base_url for engine_env
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+
+
+def test_a_message_lost_before_it_started_is_resent(app, client, auth, project_id, database_url: str,
+                                                    processes: ProcessGroup, monkeypatch, beat) -> None:
+    """A batch message that vanished from the broker (a killed worker had fetched it) is re-sent by the sweeper."""
+    simulator = sim(processes, latency=0.02)
+    env = engine_env(simulator)
+    configure_app(app, monkeypatch, simulator)
+    add_records(app, project_id, 30)
+    task = start_run(client, auth, project_id, batch_size=10)  # no worker yet: the messages wait in the queue
+    lost_id = scalar(database_url, "SELECT celery_task_id FROM screening_batches WHERE task_id = %s AND "
+                                   "batch_index = 0", task["id"])
+    deleted = query(database_url, "DELETE FROM kombu_message WHERE payload LIKE %s RETURNING id", f"%{lost_id}%")
+    assert len(deleted) == 1
+
+    processes.start_worker(database_url, "w1", concurrency=2, **env)
+    beat(env)
+    assert wait_final(database_url, task["id"], timeout=60) == "completed"
+    assert result_count(database_url, task["id"]) == 30
+    assert duplicate_results(database_url, task["id"]) == 0
+    assert scalar(database_url, "SELECT celery_task_id FROM screening_batches WHERE task_id = %s AND "
+                                "batch_index = 0", task["id"]) == lost_id  # re-sent under the same id
