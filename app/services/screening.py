@@ -800,9 +800,34 @@ def sweep(queue_size: Callable[[], int | None] | None = None) -> SweepReport:
     for task_id in ready:
         if finalize_task(task_id):
             report.finalized.append(task_id)
+            settle_chord_results(task_id)
     if report.resent or report.finalized or report.cancelled:
         logger.info("sweep: %s", report.as_dict())
     return report
+
+
+def settle_chord_results(task_id: int) -> None:
+    """Store a result for every finished batch whose Celery id has none (its message was lost or cancelled).
+
+    A chord's ``chord_unlock`` polls its header ids until all are ready; without this it would poll forever for a
+    batch the sweeper settled. Its ``finalize_task`` then finds the task final and does nothing.
+    """
+    from celery import states
+
+    celery = current_app.extensions["celery"]
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(BATCHES.c.celery_task_id, BATCHES.c.status, BATCHES.c.batch_index)
+                            .where(BATCHES.c.task_id == task_id)).all()
+    for row in rows:
+        if not row.celery_task_id:
+            continue
+        try:
+            if celery.backend.get_state(row.celery_task_id) not in states.READY_STATES:
+                celery.backend.mark_as_done(row.celery_task_id, {
+                    "status": row.status, "task_id": task_id, "batch_index": row.batch_index, "settled": True})
+        except Exception:  # noqa: BLE001 - only tidies Celery's bookkeeping; the task is final already
+            logger.warning("could not settle the chord result of batch %s/%s", task_id, row.batch_index,
+                           exc_info=True)
 
 
 def _overdue_unclaimed(settings: EngineSettings, queue_size: Callable[[], int | None] | None
