@@ -118,9 +118,10 @@ class LitscreenClient:
                 items = items.get("items", [])
             yield from items
             pagination = _pagination(response)
-            last_page = pagination.get("last_page") if pagination else None
-            if not items or (last_page is not None and page >= int(last_page)) or (
-                    last_page is None and len(items) < page_size):
+            if pagination is None:  # not a paginated endpoint: that was everything
+                return
+            last_page = pagination.get("last_page")
+            if not items or last_page is None or page >= int(last_page):
                 return
             page += 1
 
