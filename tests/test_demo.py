@@ -123,3 +123,29 @@ def test_no_process_is_left_behind(demo_run) -> None:
     assert [p for p in leftovers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert processes_mentioning(str(instance)) == []
     assert not (instance / "pgdata" / "postmaster.pid").exists()
+
+
+def test_subset_is_deterministic_and_keeps_both_labels() -> None:
+    records = dataset.load_dataset()
+    assert len(records) == dataset.DATASET_SIZE
+    assert sum(r.label == "include" for r in records) == 392  # as in app/data/PROVENANCE.md
+    first, second = dataset.demo_subset(records, 300), dataset.demo_subset(records, 300)
+    assert [r.record_id for r in first] == [r.record_id for r in second]
+    assert len({r.record_id for r in first}) == 300
+    assert sum(r.label == "include" for r in first) == round(300 * 392 / 2019)
+    tiny = dataset.demo_subset(records, 2)
+    assert {r.label for r in tiny} == {"include", "exclude"}
+    assert len(dataset.demo_subset(records, None)) == dataset.DATASET_SIZE
+
+
+def test_agreement_treats_conflicts_and_failures_as_sent_to_a_human() -> None:
+    pairs = [("include", "include"), ("conflict", "include"), (None, "include"), ("exclude", "include"),
+             ("exclude", "exclude"), ("exclude", "exclude"), ("conflict", "exclude"), ("include", "exclude"),
+             ("include", None)]
+    result = report.agreement(pairs)
+    assert (result.true_positive, result.false_negative) == (3, 1)
+    assert (result.true_negative, result.false_positive) == (2, 2)
+    assert result.unlabelled == 1
+    assert result.recall == pytest.approx(3 / 4)
+    assert result.specificity == pytest.approx(2 / 4)
+    assert result.work_saved == pytest.approx(3 / 8)
