@@ -505,7 +505,8 @@ class BatchRunner:
                         stopping = "cancel"
 
     def _result_row(self, lit_id: int, screening: Any, started: float) -> dict[str, Any]:
-        decisions = [d.to_dict() for d in screening.decisions]
+        # a shallow copy is JSON-able already (to_dict's deep copy costs ~0.1 ms a record)
+        decisions = [dict(vars(d)) if hasattr(d, "__dict__") else d.to_dict() for d in screening.decisions]
         return {
             "task_id": self.claim.task_id, "literature_id": lit_id, "batch_index": self.claim.batch_index,
             "decisions": decisions, "final_decision": screening.final_decision,
