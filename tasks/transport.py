@@ -33,6 +33,7 @@ import os
 import select
 import socket
 import threading
+import time
 from json import dumps, loads
 from queue import Empty
 from time import monotonic
@@ -326,7 +327,7 @@ class Channel(sqla_transport.Channel):
     def basic_cancel(self, consumer_tag: str) -> Any:
         queue = self._tag_to_queue.get(consumer_tag)
         result = super().basic_cancel(consumer_tag)
-        if queue is not None and queue not in self._active_queues:
+        if queue is not None and queue not in self._active_queues and self.connection is not None:
             self.connection.stop_consuming(queue)
             declared = self.connection.declared_queues.get(queue)
             if declared and declared["auto_delete"] and not self.closed and self._pid == os.getpid():
@@ -405,9 +406,8 @@ class Transport(sqla_transport.Transport):
         self._lock = threading.RLock()
         self._db: psycopg.Connection | None = None
         self._listener: psycopg.Connection | None = None
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
         self._consumed: dict[str, int] = {}
         self._held: set[str] = set()
         self._next_full_poll = 0.0
@@ -446,21 +446,28 @@ class Transport(sqla_transport.Transport):
         return super().establish_connection()
 
     def close_connection(self, connection: Any) -> None:
+        """Close channels (restoring unacked deliveries), stop the keeper, close our sockets; reusable after."""
         self._stopping.set()
+        self._keeper = None
         try:
             super().close_connection(connection)
         finally:
             with self._lock:
                 self._discard(self._db)
                 self._db = None
+                self._held.clear()
             self._discard(self._listener)
             self._listener = None
+            self._consumed.clear()
+            self.maybe_ready.clear()
+            wake_r, wake_w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, None, None
             if self._pid == os.getpid():
-                for fd in (self._wake_r, self._wake_w):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+                for fd in (wake_r, wake_w):
+                    if fd is not None:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
 
     # -- deliveries held by this process -------------------------------------------------------------------------
 
@@ -475,8 +482,11 @@ class Transport(sqla_transport.Transport):
 
     def wake(self) -> None:
         """Interrupt a wait in ``drain_events`` (an ack freed a prefetch slot)."""
+        wake_w = self._wake_w
+        if wake_w is None:
+            return
         try:
-            os.write(self._wake_w, b"x")
+            os.write(wake_w, b"x")
         except OSError:
             pass
 
@@ -492,8 +502,14 @@ class Transport(sqla_transport.Transport):
     def start_consuming(self, queue: str) -> None:
         self._consumed[queue] = self._consumed.get(queue, 0) + 1
         self.maybe_ready.add(queue)
+        if self._wake_r is None:
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_r, False)
+            os.set_blocking(self._wake_w, False)
         if self._keeper is None and self._pid == os.getpid():
-            self._keeper = threading.Thread(target=self._keep, name="litpg-keeper", daemon=True)
+            self._stopping = threading.Event()
+            self._keeper = threading.Thread(target=self._keep, args=(self._stopping,), name="litpg-keeper",
+                                            daemon=True)
             self._keeper.start()
         self.wake()
 
@@ -554,26 +570,30 @@ class Transport(sqla_transport.Transport):
             self.maybe_ready.update(self._consumed)
 
     def _wait(self, timeout: float) -> None:
-        fds = [self._wake_r]
-        if self._listener is not None:
-            fds.append(self._listener.pgconn.socket)
+        wake_r = self._wake_r
+        fds = [fd for fd in (wake_r, self._listener.pgconn.socket if self._listener is not None else None)
+               if fd is not None]
+        if not fds:
+            time.sleep(timeout)
+            return
         try:
             readable, _, _ = select.select(fds, [], [], timeout)
         except (OSError, ValueError):
+            time.sleep(min(timeout, 0.1))
             return
-        if self._wake_r in readable:
+        if wake_r is not None and wake_r in readable:
             try:
-                os.read(self._wake_r, 4096)
+                os.read(wake_r, 4096)
             except OSError:
                 pass
-        if len(fds) > 1 and fds[1] in readable:
+        if self._listener is not None and any(fd != wake_r for fd in readable):
             self._read_notifications()
 
     # -- the keeper thread: deadlines, queue liveness, housekeeping ----------------------------------------------
 
-    def _keep(self) -> None:
+    def _keep(self, stopping: threading.Event) -> None:
         next_touch = next_renew = next_housekeeping = 0.0
-        while not self._stopping.is_set() and self._pid == os.getpid():
+        while not stopping.is_set() and self._pid == os.getpid():
             now = monotonic()
             try:
                 if now >= next_renew:
@@ -586,7 +606,7 @@ class Transport(sqla_transport.Transport):
                     next_housekeeping = now + max(0.2, min(self.housekeeping_interval, self.visibility_timeout / 2))
             except Exception as exc:  # noqa: BLE001 - the keeper must outlive database hiccups
                 logger.warning("broker keeper: %s: %s", type(exc).__name__, exc)
-            self._stopping.wait(max(0.05, min(next_renew, next_touch, next_housekeeping) - monotonic()))
+            stopping.wait(max(0.05, min(next_renew, next_touch, next_housekeeping) - monotonic()))
 
     def renew_deadlines(self) -> int:
         """Push the deadline of every delivery this process holds; returns how many were renewed."""
