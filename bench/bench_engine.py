@@ -42,6 +42,7 @@ from tests.support import database  # noqa: E402
 
 LISTENING = re.compile(r"llm-simulator listening on (http://[\d.]+:\d+/v1)")
 MODELS = "sim:model-a,sim:model-b"
+OVERHEAD_CONCURRENCY = 4  # records in flight per worker process in the overhead runs (SIM_MAX_CONCURRENCY)
 TITLE = "Nudging physicians with default options in electronic prescribing: a randomised trial {i}"
 ABSTRACT = ("Background: choice architecture and reminders may change prescribing of healthcare professionals. "
             "Methods: cluster randomised controlled trial in primary care; nurses and pharmacists received "
@@ -183,9 +184,9 @@ def run_task(app: Any, project_id: int, batch_size: int | None) -> dict[str, Any
 def overhead_run(database_url: str, project_id: int, records: int, broker: str | None, log_dir: Path,
                  tag: str) -> dict[str, Any]:
     sim, sim_url = start_simulator(0.0, log_dir)
-    workers = start_workers(2, worker_env(database_url, sim_url, broker, 8), log_dir, tag)
+    workers = start_workers(2, worker_env(database_url, sim_url, broker, OVERHEAD_CONCURRENCY), log_dir, tag)
     try:
-        app = make_app(database_url, sim_url, broker, 8)
+        app = make_app(database_url, sim_url, broker, OVERHEAD_CONCURRENCY)
         wait_ready(app, 2)
         cpu_before, rss_before = cpu_seconds(workers), rss_mb(workers)
         outcome = run_task(app, project_id, None)
@@ -288,7 +289,8 @@ def main() -> None:
         database.drop_database(admin, url)
         redis_client.flushdb()
 
-    print(f"\nEngine overhead: {args.records} records, simulator latency 0, 2 workers x 1 process, LLM cache off")
+    print(f"\nEngine overhead: {args.records} records, simulator latency 0, 2 workers x 1 process, LLM cache off, "
+          f"SIM_MAX_CONCURRENCY={OVERHEAD_CONCURRENCY}, defaults otherwise (100 records a batch, CHECKPOINT_EVERY 10)")
     print("| broker | status | records | seconds | records/s | worker CPU ms/record | worker RSS MB start → end |")
     print("|---|---|---:|---:|---:|---:|---|")
     for name, run in (("PostgreSQL (litpg)", pg), ("Redis", rd)):

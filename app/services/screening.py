@@ -447,9 +447,10 @@ class BatchRunner:
     def _screen(self, screener: Any, criteria: Any, records: list[Any], heartbeat: LeaseHeartbeat) -> BatchOutcome:
         settings = self.settings
         concurrency = max(1, int(getattr(screener, "concurrency", 1) or 1))
-        # At most `window` items are in flight or done-but-uncommitted: a kill redoes no more than that.
+        # At most `window` items are in flight or done-but-uncommitted: a kill redoes no more than that. Commit
+        # as soon as waiting longer would leave a concurrency slot idle.
         window = max(settings.checkpoint_every, concurrency)
-        commit_at = max(1, window - concurrency, settings.checkpoint_every // 2)
+        commit_at = max(1, window - concurrency)
         pending = list(reversed(records))
         in_flight: dict[Future, tuple[int, int, float]] = {}
         uncommitted: list[tuple[int, dict[str, Any]]] = []
