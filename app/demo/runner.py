@@ -342,7 +342,8 @@ class Demo:
             raise
         finally:
             stopping = time.monotonic()
-            with shielded_from_interrupts(self.console):
+            with shielded_from_interrupts(self.console), self.console.status(
+                    "stopping the demo's processes (Celery workers finish their warm shutdown)…"):
                 self.stack.stop_all()
                 release_embedded_server(self.instance)
             self.console.print(f"[dim]stopped every process the demo started ({len(self.stack.children)}) and "
