@@ -388,9 +388,9 @@ class Demo:
         with console.status("waiting for the simulator and the API…"):
             self.stack.wait_until(lambda: answers(f"{simulator_url}/models"), 60, "the LLM simulator", sim)
             self.stack.wait_until(lambda: answers(f"{self.api_url}/healthz"), 90, "the API", api)
-        self.step(f"LLM simulator serving {SCREENING_MODELS} at {simulator_url} (latency "
-                  f"{options.simulator_latency:g} s); API at {self.api_url}; {len(workers)} celery worker(s) "
-                  f"× concurrency {options.concurrency}; beat")
+        self.step(f"LLM simulator serving {SCREENING_MODELS} at {simulator_url} (simulated models: no language "
+                  f"model is called, no API key used; latency {options.simulator_latency:g} s); API at "
+                  f"{self.api_url}; {len(workers)} celery worker(s) × concurrency {options.concurrency}; beat")
 
         with LitscreenClient(self.api_url, token) as client:
             project = client.create_project(dataset.PROJECT_NAME, dataset.PICOS, dataset.INCLUSION_CRITERIA,
