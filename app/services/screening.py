@@ -18,6 +18,7 @@ Celery is not imported here except for sending by name; ``tasks/screening.py`` w
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -394,6 +395,7 @@ class BatchRunner:
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.engine = db.engine
         self.outcome = BatchOutcome("done", claim.task_id, claim.batch_index)
+        self._conn: Connection | None = None
 
     def run(self) -> BatchOutcome:
         """Screen every item from the cursor; the final checkpoint marks the batch done (or cancelled)."""
@@ -407,6 +409,7 @@ class BatchRunner:
                 return self._screen(screener, criteria, records, heartbeat)
         finally:
             screener.close()
+            self._release_connection()
 
     def _load_work(self) -> tuple[Any, Any, list[Any]]:
         from app.services.record_screening import Criteria, RecordText
@@ -521,6 +524,23 @@ class BatchRunner:
             "duration_ms": (time.monotonic() - started) * 1000.0,
         }
 
+    def _release_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - a dead connection: the pool discards it
+                logger.debug("closing the checkpoint connection failed", exc_info=True)
+            self._conn = None
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - the connection is being discarded anyway
+                pass
+            self._conn = None
+
     def _checkpoint(self, uncommitted: list[tuple[int, dict[str, Any]]], final_status: str | None) -> bool:
         """Commit results + cursor + counters + lease in one transaction (retried on disconnects)."""
         for position, _row in uncommitted:
@@ -531,9 +551,12 @@ class BatchRunner:
         for attempt in range(len(delays) + 1):
             started = time.perf_counter()
             try:
-                with self.engine.begin() as conn:
-                    cancel = write_checkpoint(conn, self.claim, rows, cursor, final_status, self.settings)
+                if self._conn is None:  # held for the batch: no pool checkout / pre-ping round trip per checkpoint
+                    self._conn = self.engine.connect()
+                with self._conn.begin():
+                    cancel = write_checkpoint(self._conn, self.claim, rows, cursor, final_status, self.settings)
             except OperationalError as exc:
+                self._drop_connection()
                 if attempt == len(delays):
                     raise
                 logger.warning("batch %s/%s: checkpoint failed (%s); retrying", self.claim.task_id,
@@ -549,52 +572,75 @@ class BatchRunner:
         raise AssertionError("unreachable")
 
 
-INSERT_RESULTS = (
-    pg_insert(RESULTS)
-    .on_conflict_do_nothing(index_elements=["task_id", "literature_id"])
-    .returning(RESULTS.c.status, RESULTS.c.has_conflict, RESULTS.c.prompt_tokens, RESULTS.c.completion_tokens,
-               RESULTS.c.cost_estimate)
+# One statement, one round trip: renew the lease and move the cursor (only while this delivery owns it), insert
+# the new results (ON CONFLICT DO NOTHING), and add exactly the inserted rows to the task's counters. If the lease
+# is gone, the lease CTE is empty and nothing else is written either.
+CHECKPOINT_SQL = text("""
+WITH lease AS (
+    UPDATE screening_batches SET
+        cursor = :cursor,
+        last_checkpoint_at = now(),
+        status = COALESCE(CAST(:final_status AS varchar), status),
+        lease_owner = CASE WHEN CAST(:final_status AS varchar) IS NULL THEN lease_owner END,
+        lease_expires_at = CASE WHEN CAST(:final_status AS varchar) IS NULL
+                                THEN now() + make_interval(secs => CAST(:ttl AS double precision)) END,
+        completed_at = CASE WHEN CAST(:final_status AS varchar) IS NULL THEN completed_at ELSE now() END,
+        error = CASE WHEN CAST(:final_status AS varchar) = 'cancelled' THEN 'cancelled'
+                     WHEN CAST(:final_status AS varchar) IS NULL THEN error END
+    WHERE id = :batch_id AND lease_owner = :owner AND status = 'running'
+    RETURNING task_id
+), incoming AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        literature_id bigint, decisions jsonb, final_decision varchar, has_conflict boolean,
+        manual_review_required boolean, status varchar, error text, prompt_tokens integer,
+        completion_tokens integer, cost_estimate numeric, duration_ms double precision)
+), inserted AS (
+    INSERT INTO screening_results (task_id, literature_id, batch_index, decisions, final_decision, has_conflict,
+                                   manual_review_required, status, error, prompt_tokens, completion_tokens,
+                                   cost_estimate, duration_ms, created_at)
+    SELECT lease.task_id, i.literature_id, :batch_index, i.decisions, i.final_decision, i.has_conflict,
+           i.manual_review_required, i.status, i.error, i.prompt_tokens, i.completion_tokens, i.cost_estimate,
+           i.duration_ms, now()
+    FROM incoming i CROSS JOIN lease
+    ON CONFLICT (task_id, literature_id) DO NOTHING
+    RETURNING status, has_conflict, prompt_tokens, completion_tokens, cost_estimate
+), added AS (
+    SELECT count(*) AS n, count(*) FILTER (WHERE status = 'success') AS success,
+           count(*) FILTER (WHERE status = 'failed') AS failed, count(*) FILTER (WHERE has_conflict) AS conflict,
+           COALESCE(sum(prompt_tokens), 0) AS prompt_tokens, COALESCE(sum(completion_tokens), 0) AS completion_tokens,
+           COALESCE(sum(cost_estimate), 0) AS cost
+    FROM inserted
+), counted AS (
+    UPDATE screening_tasks t SET
+        processed_items = t.processed_items + a.n, success_items = t.success_items + a.success,
+        failed_items = t.failed_items + a.failed, conflict_items = t.conflict_items + a.conflict,
+        prompt_tokens = t.prompt_tokens + a.prompt_tokens,
+        completion_tokens = t.completion_tokens + a.completion_tokens,
+        cost_estimate = t.cost_estimate + a.cost, updated_at = now()
+    FROM added a, lease
+    WHERE t.id = lease.task_id AND a.n > 0
+    RETURNING t.id
 )
+SELECT (SELECT count(*) FROM lease) AS owned,
+       (SELECT cancel_requested FROM screening_tasks WHERE id = :task_id) AS cancel_requested,
+       (SELECT count(*) FROM counted) AS counted
+""")
 
 
 def write_checkpoint(conn: Connection, claim: ClaimedBatch, rows: list[dict[str, Any]], cursor: int,
                      final_status: str | None, settings: EngineSettings) -> bool:
-    """One checkpoint transaction's statements; raises LeaseLost if this delivery no longer owns the batch.
+    """A checkpoint's one statement (see CHECKPOINT_SQL); raises LeaseLost if this delivery lost the batch.
 
     Returns whether a cancel was requested for the task.
     """
-    values: dict[str, Any] = {"cursor": cursor, "last_checkpoint_at": func.now()}
-    if final_status is None:
-        values["lease_expires_at"] = lease_deadline(settings.lease_ttl)
-    else:
-        values.update(status=final_status, lease_owner=None, lease_expires_at=None, completed_at=func.now(),
-                      error="cancelled" if final_status == "cancelled" else None)
-    cancel_flag = select(TASKS.c.cancel_requested).where(TASKS.c.id == BATCHES.c.task_id).scalar_subquery()
-    owned = conn.execute(
-        update(BATCHES)
-        .where(BATCHES.c.id == claim.batch_id, BATCHES.c.lease_owner == claim.owner,
-               BATCHES.c.status == "running")
-        .values(**values)
-        .returning(cancel_flag)
-    ).first()
-    if owned is None:
+    result = conn.execute(CHECKPOINT_SQL, {
+        "cursor": cursor, "final_status": final_status, "ttl": float(settings.lease_ttl),
+        "batch_id": claim.batch_id, "owner": claim.owner, "batch_index": claim.batch_index,
+        "task_id": claim.task_id, "rows": json.dumps(rows, default=str),
+    }).one()
+    if not result.owned:
         raise LeaseLost(f"batch {claim.task_id}/{claim.batch_index} is no longer leased by {claim.owner}")
-    if rows:
-        inserted = conn.execute(INSERT_RESULTS, rows).all()  # one statement (insertmanyvalues), cached
-        if inserted:
-            conn.execute(
-                update(TASKS).where(TASKS.c.id == claim.task_id).values(
-                    processed_items=TASKS.c.processed_items + len(inserted),
-                    success_items=TASKS.c.success_items + sum(r.status == "success" for r in inserted),
-                    failed_items=TASKS.c.failed_items + sum(r.status == "failed" for r in inserted),
-                    conflict_items=TASKS.c.conflict_items + sum(bool(r.has_conflict) for r in inserted),
-                    prompt_tokens=TASKS.c.prompt_tokens + sum(r.prompt_tokens or 0 for r in inserted),
-                    completion_tokens=TASKS.c.completion_tokens + sum(r.completion_tokens or 0 for r in inserted),
-                    cost_estimate=TASKS.c.cost_estimate + sum(float(r.cost_estimate or 0) for r in inserted),
-                    updated_at=func.now(),
-                )
-            )
-    return bool(owned[0])
+    return bool(result.cancel_requested)
 
 
 # --------------------------------------------------------------------------------------------- retry / fail
