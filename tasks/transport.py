@@ -32,6 +32,7 @@ import logging
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from json import dumps, loads
@@ -152,6 +153,15 @@ DELETE FROM kombu_queue WHERE name = %(queue)s
 HAS_QUEUE = "SELECT EXISTS (SELECT 1 FROM kombu_queue WHERE name = %(queue)s)"
 
 BINDINGS_OF = "SELECT routing_key, pattern, queue FROM kombu_binding WHERE exchange = %(exchange)s"
+
+
+MAX_WAIT = 0.25  # longest single wait: a Celery worker notices a shutdown request this fast
+
+
+def _worker_shutting_down() -> bool:
+    """Whether this process is a Celery worker asked to shut down (so its event loop gets control back)."""
+    state = sys.modules.get("celery.worker.state")
+    return state is not None and (state.should_stop is not None or state.should_terminate is not None)
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
@@ -537,9 +547,9 @@ class Transport(sqla_transport.Transport):
             except Empty:
                 pass
             elapsed = monotonic() - start
-            if timeout is not None and elapsed >= timeout:
+            if (timeout is not None and elapsed >= timeout) or _worker_shutting_down():
                 raise socket.timeout()
-            wait = max(0.0, self._next_full_poll - monotonic())
+            wait = min(MAX_WAIT, max(0.0, self._next_full_poll - monotonic()))
             if timeout is not None:
                 wait = min(wait, timeout - elapsed)
             self._wait(wait)
