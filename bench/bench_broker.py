@@ -4,7 +4,8 @@ No-op tasks (``litscreen.diagnostics.noop``, result ignored) with ``acks_late`` 
 ``celery worker`` with 2 prefork processes, the product's Celery configuration otherwise (events on where the
 transport allows them). For each broker:
 
-* throughput: N tasks published at once (ours and Redis in alternating rounds, median reported); tasks per second from the first publish to the last task start;
+* throughput: N tasks published at once; tasks per second from the first publish to the last task start (ours
+  and Redis in alternating rounds, the median reported);
 * latency: K tasks one at a time (the next published when the previous started); publish→start median and p95.
 
 Then the idle cost of our stack (worker + beat + Flower) in PostgreSQL transactions per second

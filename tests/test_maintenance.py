@@ -25,7 +25,8 @@ def add_cache_rows(database_url: str) -> None:
                           "SELECT 'asl:llm:old' || g, '1', now() - interval '1 minute', now() "
                           "FROM generate_series(1, 2345) g")
     execute(database_url, "INSERT INTO app_cache (key, value, expires_at, created_at) "
-                          "SELECT 'asl:llm:new' || g, '1', now() + interval '1 hour', now() FROM generate_series(1, 7) g")
+                          "SELECT 'asl:llm:new' || g, '1', now() + interval '1 hour', now() "
+                          "FROM generate_series(1, 7) g")
     execute(database_url, "INSERT INTO app_cache (key, value, expires_at, created_at) "
                           "SELECT 'dc:health:' || g, '1', NULL, now() FROM generate_series(1, 3) g")
 
