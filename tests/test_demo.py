@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -149,3 +150,39 @@ def test_agreement_treats_conflicts_and_failures_as_sent_to_a_human() -> None:
     assert result.recall == pytest.approx(3 / 4)
     assert result.specificity == pytest.approx(2 / 4)
     assert result.work_saved == pytest.approx(3 / 8)
+
+
+def test_ctrl_c_mid_run_stops_everything() -> None:
+    """SIGINT while the records are being screened: exit 130, no child process and no postgres left."""
+    instance = Path(tempfile.mkdtemp(prefix="ls-demo-int-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "SCREENING_MODELS",
+                                                            "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}
+    env.update(LITSCREEN_INSTANCE_DIR=str(instance), PYTHONUNBUFFERED="1", COLUMNS="200")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    demo = subprocess.Popen([sys.executable, "-m", "app.cli", "demo", "--records", "all", "--latency", "0.05"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            output.append(line)
+            if "screening task" in line and "started" in line:
+                break
+        else:
+            pytest.fail("the demo ended before screening started:\n" + "".join(output))
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=90)
+        output.append(rest)
+        assert demo.returncode == 130, "".join(output)
+        assert "every process it started was stopped" in "".join(output)
+        leftovers = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        assert [p for p in leftovers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        assert processes_mentioning(str(instance)) == []
+        assert not (instance / "pgdata" / "postmaster.pid").exists()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=30)
+        if (instance / "pgdata" / "postmaster.pid").exists():
+            subprocess.run([sys.executable, "-m", "app.cli", "db", "stop"], env=env, capture_output=True)
+        shutil.rmtree(instance, ignore_errors=True)
