@@ -86,10 +86,11 @@ def test_kill9_of_a_worker_mid_batch_loses_nothing(app, client, auth, project_id
 
 def test_kill9_of_the_worker_holding_the_chord_unlock(app, client, auth, project_id, database_url: str,
                                                       processes: ProcessGroup, monkeypatch, beat) -> None:
-    simulator = sim(processes, latency=0.05)
+    simulator = sim(processes, latency=0.5)
     env = engine_env(simulator)
-    # The chord polls every 30 s: after the first check, the chord_unlock message sits in the worker's memory
-    # (an ETA message) when every batch is done, so killing the worker loses it for sure.
+    # The chord polls every 30 s: its first check (1 s after the start) finds batches still running (each takes
+    # ~1.5 s), so when every batch is done the chord_unlock message sits in the worker's memory (an ETA message)
+    # and killing the worker loses it for sure.
     configure_app(app, monkeypatch, simulator, CHORD_UNLOCK_INTERVAL_SECONDS=30)
     add_records(app, project_id, 30)
     first = processes.start_worker(database_url, "w1", concurrency=2, **env)
