@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
-from celery.schedules import crontab  # noqa: F401  (available to deployments that extend the schedule)
 from kombu.transport import TRANSPORT_ALIASES
+
+from app import task_names
 
 # The PostgreSQL broker (tasks/transport.py), a subclass of kombu's SQLAlchemy transport. kombu takes the
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
@@ -66,15 +67,15 @@ control_queue_expires = float(os.environ.get("CELERY_CONTROL_QUEUE_EXPIRES", 10.
 beat_schedule: dict = {
     # maintenance (tasks/maintenance.py); every job is safe on several beat instances
     "clean-cache": {
-        "task": "litscreen.maintenance.clean_cache",
+        "task": task_names.CLEAN_CACHE,
         "schedule": float(os.environ.get("CACHE_CLEANUP_INTERVAL_SECONDS", 60)),
     },
     "clean-broker": {
-        "task": "litscreen.maintenance.clean_broker",
+        "task": task_names.CLEAN_BROKER,
         "schedule": float(os.environ.get("BROKER_CLEANUP_INTERVAL_SECONDS", 60)),
     },
     "screening-sweep": {  # lease sweeper: re-sends lost batches, finalizes finished tasks (tasks/screening.py)
-        "task": __import__("app.task_names", fromlist=["SWEEP"]).SWEEP,
+        "task": task_names.SWEEP,
         "schedule": float(os.environ.get("SWEEP_INTERVAL_SECONDS", 30)),
     },
     "celery-backend-cleanup": {  # deletes celery_taskmeta rows older than result_expires

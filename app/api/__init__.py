@@ -9,6 +9,7 @@ from flask_smorest import Api
 def register_blueprints(app: Flask, api: Api) -> None:
     """Register authentication and every resource blueprint."""
     from app.api.auth import register_auth
+    from app.api.cache.routes import blp as cache_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
@@ -19,16 +20,4 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(projects_blp)
     api.register_blueprint(literatures_blp)
     api.register_blueprint(screening_blp)
-    for name in OPTIONAL_BLUEPRINTS:
-        _register_optional(api, name)
-
-
-# Resource modules added by later features register here by dotted path (module with a ``blp``).
-OPTIONAL_BLUEPRINTS: list[str] = ["app.api.cache.routes"]
-
-
-def _register_optional(api: Api, module_name: str) -> None:
-    import importlib
-
-    module = importlib.import_module(module_name)
-    api.register_blueprint(module.blp)
+    api.register_blueprint(cache_blp)
