@@ -130,6 +130,19 @@ class ChatClient:
                                 max_keepalive_connections=provider.max_concurrency),
             transport=transport,
         )
+        self._url = httpx.URL(f"{provider.base_url.rstrip('/')}/chat/completions")
+        # the transport (connection pool, or the proxy mount for this URL) is fixed per client: resolve it once
+        # and send to it directly, skipping the client's per-request auth/redirect/hook layers (none are used)
+        transport_for_url = getattr(self._http, "_transport_for_url", None)
+        self._transport: httpx.BaseTransport | None = transport_for_url(self._url) if transport_for_url else None
+        # one Retrying per client: tenacity keeps its per-call state in thread-locals, so threads may share it
+        self._retrying = Retrying(
+            retry=retry_if_exception_type(TransientLLMError),
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=_WaitHonouringRetryAfter(self.retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -137,15 +150,8 @@ class ChatClient:
 
     def complete(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatCompletion:
         """One chat completion, retried on transient failures; LLMUnavailable when the budget is spent."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientLLMError),
-            stop=stop_after_attempt(self.retry.max_attempts),
-            wait=_WaitHonouringRetryAfter(self.retry),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         try:
-            return retrying(self._attempt, model, messages, params)
+            return self._retrying(self._attempt, model, messages, params)
         except TransientLLMError as exc:
             raise LLMUnavailable(
                 f"{self.provider.name}:{model} unavailable after {self.retry.max_attempts} attempts: {exc}"
@@ -161,7 +167,7 @@ class ChatClient:
         with self._slots:
             self.limiter.acquire()
             try:
-                response = self._http.post("/chat/completions", json=body)
+                response = self._post(body)
             except httpx.TimeoutException as exc:
                 raise TransientLLMError(f"timeout after {self.provider.timeout:g} s ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
@@ -169,6 +175,23 @@ class ChatClient:
                     redact(f"connection error: {type(exc).__name__}: {exc}", self.provider.api_key)
                 ) from None
         return self._parse(response)
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` as JSON (encoded as httpx's ``json=`` does) and read the whole answer."""
+        if self._transport is None:
+            return self._http.post(self._url, json=body)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        request = self._http.build_request("POST", self._url, content=content)
+        response = self._transport.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        if "set-cookie" in response.headers:
+            self._http.cookies.extract_cookies(response)
+        return response
 
     def _parse(self, response: httpx.Response) -> ChatCompletion:
         key = self.provider.api_key
