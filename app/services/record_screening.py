@@ -169,14 +169,23 @@ class Screener:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
         messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
                                   record.title, record.abstract)
-        futures = [self._pool.submit(self._decide, spec, messages) for spec in self.models]
+        # every model but the last on the call threads, the last one in this thread (one hand-off fewer a record)
+        futures = [self._pool.submit(self._decide, spec, messages) for spec in self.models[:-1]]
         decisions: list[ModelDecision] = []
         unavailable: LLMUnavailable | None = None
+        last_unavailable: LLMUnavailable | None = None
+        try:
+            last = self._decide(self.models[-1], messages)
+        except LLMUnavailable as exc:
+            last, last_unavailable = None, exc
         for future in futures:
             try:
                 decisions.append(future.result())
             except LLMUnavailable as exc:
                 unavailable = unavailable or exc
+        unavailable = unavailable or last_unavailable
+        if last is not None:
+            decisions.append(last)
         if unavailable is not None:
             raise unavailable
         prompt_tokens = sum(d.prompt_tokens for d in decisions)
@@ -192,8 +201,9 @@ class Screener:
                                False, None, prompt_tokens, completion_tokens, cost)
 
     def _decide(self, spec: ModelSpec, messages: list[dict[str, str]]) -> ModelDecision:
-        key = llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
+        key = ""
         if self.cache is not None:
+            key = llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
             hit = self.cache.get(key)
             if isinstance(hit, dict) and hit.get("decision"):
                 return ModelDecision(spec.key, hit["decision"], hit.get("reason"), hit.get("confidence"),
