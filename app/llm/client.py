@@ -94,6 +94,13 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
 
 
+def _text(response: httpx.Response) -> str:
+    """``response.text``, without its charset lookup when the Content-Type names no charset (then UTF-8)."""
+    if "charset" in response.headers.get("content-type", "").lower() or not isinstance(response.default_encoding, str):
+        return response.text
+    return response.content.decode(response.default_encoding, errors="replace")
+
+
 class _WaitHonouringRetryAfter:
     """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
 
@@ -202,7 +209,7 @@ class ChatClient:
             )
         if response.status_code >= 400:
             raise LLMRequestError(redact(f"HTTP {response.status_code}: {response.text[:300]}", key))
-        raw = response.text
+        raw = _text(response)
         try:
             data = json.loads(raw)
             content = data["choices"][0]["message"]["content"] or ""
