@@ -9,3 +9,4 @@ CLEAN_BROKER = "litscreen.maintenance.clean_broker"
 # test and benchmark probes (tasks/diagnostics.py)
 DIAG_RECORD_EXECUTION = "litscreen.diagnostics.record_execution"
 DIAG_NOOP = "litscreen.diagnostics.noop"
+DIAG_STOP_OWN_WORKER = "litscreen.diagnostics.stop_own_worker"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import time
 import uuid
 
+from billiard.process import current_process
 from celery import shared_task
 from sqlalchemy import text
 
@@ -52,3 +54,18 @@ def noop(sent_at: float = 0.0) -> None:
         now = time.time()
         with open(path, "a") as handle:
             handle.write(f"{now:.6f} {now - sent_at:.6f}\n")
+
+
+@shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True)
+def stop_own_worker(self, tag: str) -> str:  # type: ignore[no-untyped-def]
+    """Ask this task's own worker for a warm shutdown (SIGTERM to its main process), then finish at once.
+
+    The shutdown request and the end of the running task (its ack frees the prefetch slot) arrive together: a
+    test of warm shutdown without a race against the clock. Recorded like ``record_execution``.
+    """
+    worker = self.request.hostname or socket.gethostname()
+    _record("start", tag, worker)
+    main_pid = os.getpid() if current_process().name == "MainProcess" else os.getppid()
+    os.kill(main_pid, signal.SIGTERM)
+    _record("finish", tag, worker)
+    return worker

@@ -159,9 +159,16 @@ MAX_WAIT = 0.25  # longest single wait: a Celery worker notices a shutdown reque
 
 
 def _worker_shutting_down() -> bool:
-    """Whether this process is a Celery worker asked to shut down (so its event loop gets control back)."""
+    """Whether this process is a Celery worker asked to shut down (warm or cold).
+
+    Such a worker gets control back from ``drain_events`` at once and receives nothing more: Celery's blocking
+    loop (``celery.worker.loops.synloop``) calls ``drain_events`` once more *after* it saw the shutdown flag,
+    and a message fetched there would be handed to the pool and run by a worker that is stopping.
+    """
     state = sys.modules.get("celery.worker.state")
-    return state is not None and (state.should_stop is not None or state.should_terminate is not None)
+    if state is None:
+        return False
+    return any(flag is not None and flag is not False for flag in (state.should_stop, state.should_terminate))
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
@@ -310,13 +317,24 @@ class Channel(sqla_transport.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> dict:
         transport = self.connection
-        if queue not in transport.maybe_ready:
+        if queue not in transport.maybe_ready or _worker_shutting_down():
             raise Empty()
         message = self._fetch(queue, queue in self._no_ack_queues)
         if message is None:
             transport.maybe_ready.discard(queue)
             raise Empty()
+        if _worker_shutting_down() and queue not in self._no_ack_queues:
+            # The shutdown request arrived while we fetched: hand the message back (visible now, not after the
+            # visibility timeout) instead of starting it.
+            self._give_back(message["properties"]["delivery_tag"])
+            raise Empty()
         return message
+
+    def _give_back(self, delivery_tag: str) -> None:
+        parsed = parse_delivery_tag(delivery_tag)
+        if parsed is not None:
+            self.connection.execute(RESTORE, {"id": parsed[0], "deliveries": parsed[1]})
+        self.connection.release(delivery_tag)
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         payload = self._fetch(queue, no_ack)
@@ -535,6 +553,8 @@ class Transport(sqla_transport.Transport):
     def drain_events(self, connection: Any, timeout: float | None = None) -> None:
         start = monotonic()
         while True:
+            if _worker_shutting_down():
+                raise socket.timeout()  # a stopping worker starts nothing new; queued messages stay visible
             self._ensure_listener()
             self._read_notifications()
             now = monotonic()
@@ -547,7 +567,7 @@ class Transport(sqla_transport.Transport):
             except Empty:
                 pass
             elapsed = monotonic() - start
-            if (timeout is not None and elapsed >= timeout) or _worker_shutting_down():
+            if timeout is not None and elapsed >= timeout:
                 raise socket.timeout()
             wait = min(MAX_WAIT, max(0.0, self._next_full_poll - monotonic()))
             if timeout is not None:
