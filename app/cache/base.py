@@ -37,6 +37,15 @@ class Cache(ABC):
     def get(self, key: str) -> Any | None:
         """The value, or None when absent or expired (expired entries are never returned)."""
 
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """``{key: value}`` of the keys present and not expired (each key counted as a hit or a miss)."""
+        found: dict[str, Any] = {}
+        for key in dict.fromkeys(keys):
+            value = self.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
     @abstractmethod
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` (upsert) for ``ttl`` seconds (None = no expiry)."""

@@ -15,8 +15,8 @@ import weakref
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Engine, Interval, String, and_, any_, bindparam, delete, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cache.base import OTHER_PREFIX, Cache, check_key
@@ -27,6 +27,23 @@ logger = logging.getLogger(__name__)
 _entries = CacheEntry.__table__
 _counters = CacheCounter.__table__
 _PREFIX_SQL = r"^[^:]*:[^:]*:"
+
+# the statements of the hot path, built once (SQLAlchemy then reuses their compiled form from its cache)
+_EXPIRED = and_(_entries.c.expires_at.is_not(None), _entries.c.expires_at <= func.now())
+_KEYS = bindparam("cache_keys", type_=ARRAY(String))
+_GET = select(_entries.c.key, _entries.c.value, _EXPIRED.label("expired")).where(_entries.c.key == any_(_KEYS))
+_DELETE_EXPIRED_KEYS = delete(_entries).where(_entries.c.key == any_(_KEYS), _EXPIRED)
+_insert = insert(_entries).values(
+    key=bindparam("cache_key", type_=_entries.c.key.type),
+    value=bindparam("cache_value", type_=_entries.c.value.type),
+    expires_at=func.now() + bindparam("cache_ttl", type_=Interval),   # NULL ttl -> NULL expires_at (no expiry)
+    created_at=func.now(),
+)
+_SET = _insert.on_conflict_do_update(
+    index_elements=[_entries.c.key],
+    set_={"value": _insert.excluded.value, "expires_at": _insert.excluded.expires_at,
+          "created_at": _insert.excluded.created_at},
+)
 
 
 class PostgresCache(Cache):
@@ -44,29 +61,29 @@ class PostgresCache(Cache):
 
     def get(self, key: str) -> Any | None:
         check_key(key)
-        expired = and_(_entries.c.expires_at.is_not(None), _entries.c.expires_at <= func.now())
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """One SELECT for all ``keys`` (expired ones are deleted, never returned); each key counted."""
+        keys = list(dict.fromkeys(check_key(key) for key in keys))
+        if not keys:
+            return {}
         with self._autocommit.connect() as conn:
-            row = conn.execute(
-                select(_entries.c.value, expired.label("expired")).where(_entries.c.key == key)
-            ).first()
-            if row is not None and row.expired:
-                conn.execute(delete(_entries).where(_entries.c.key == key, expired))
-                row = None
-        self._count(key, row is not None)
+            rows = conn.execute(_GET, {"cache_keys": keys}).all()
+            expired = [row.key for row in rows if row.expired]
+            if expired:
+                conn.execute(_DELETE_EXPIRED_KEYS, {"cache_keys": expired})
+        found = {row.key: row.value for row in rows if not row.expired}
+        for key in keys:
+            self._count(key, key in found)
         self._maybe_flush_counters()
-        return row.value if row is not None else None
+        return found
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         check_key(key)
-        expires_at = func.now() + timedelta(seconds=ttl) if ttl is not None else None
-        statement = insert(_entries).values(key=key, value=value, expires_at=expires_at, created_at=func.now())
-        statement = statement.on_conflict_do_update(
-            index_elements=[_entries.c.key],
-            set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at,
-                  "created_at": statement.excluded.created_at},
-        )
         with self._autocommit.connect() as conn:
-            conn.execute(statement)
+            conn.execute(_SET, {"cache_key": key, "cache_value": value,
+                                "cache_ttl": timedelta(seconds=ttl) if ttl is not None else None})
 
     def delete(self, key: str) -> bool:
         with self.engine.begin() as conn:
