@@ -169,25 +169,40 @@ class Screener:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
         messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
                                   record.title, record.abstract)
-        # every model but the last on the call threads, the last one in this thread (one hand-off fewer a record)
-        futures = [self._pool.submit(self._decide, spec, messages) for spec in self.models[:-1]]
-        decisions: list[ModelDecision] = []
-        unavailable: LLMUnavailable | None = None
-        last_unavailable: LLMUnavailable | None = None
-        try:
-            last = self._decide(self.models[-1], messages)
-        except LLMUnavailable as exc:
-            last, last_unavailable = None, exc
-        for future in futures:
+        keys = [""] * len(self.models)
+        hits: dict[str, Any] = {}
+        if self.cache is not None:
+            # every model's key looked up in one round trip; the misses are called and written one by one
+            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
+                    for spec in self.models]
+            hits = self.cache.get_many(keys)
+        results: list[ModelDecision | LLMUnavailable | None] = [None] * len(self.models)
+        to_call: list[int] = []
+        for index, spec in enumerate(self.models):
+            hit = hits.get(keys[index])
+            if isinstance(hit, dict) and hit.get("decision"):
+                results[index] = ModelDecision(spec.key, hit["decision"], hit.get("reason"), hit.get("confidence"),
+                                               hit.get("picos") or {}, hit.get("raw_response"), 0, 0, 0.0, True,
+                                               None)
+            else:
+                to_call.append(index)
+        # every call but the last on the call threads, the last one in this thread (one hand-off fewer a record)
+        futures = [(index, self._pool.submit(self._decide, self.models[index], messages, keys[index]))
+                   for index in to_call[:-1]]
+        if to_call:
             try:
-                decisions.append(future.result())
+                results[to_call[-1]] = self._decide(self.models[to_call[-1]], messages, keys[to_call[-1]])
             except LLMUnavailable as exc:
-                unavailable = unavailable or exc
-        unavailable = unavailable or last_unavailable
-        if last is not None:
-            decisions.append(last)
+                results[to_call[-1]] = exc
+        for index, future in futures:
+            try:
+                results[index] = future.result()
+            except LLMUnavailable as exc:
+                results[index] = exc
+        unavailable = next((r for r in results if isinstance(r, LLMUnavailable)), None)
         if unavailable is not None:
             raise unavailable
+        decisions = [r for r in results if isinstance(r, ModelDecision)]
         prompt_tokens = sum(d.prompt_tokens for d in decisions)
         completion_tokens = sum(d.completion_tokens for d in decisions)
         cost = round(sum(d.cost for d in decisions), 8)
@@ -200,14 +215,8 @@ class Screener:
         return RecordScreening(decisions, final.final_decision, final.has_conflict, final.manual_review_required,
                                False, None, prompt_tokens, completion_tokens, cost)
 
-    def _decide(self, spec: ModelSpec, messages: list[dict[str, str]]) -> ModelDecision:
-        key = ""
-        if self.cache is not None:
-            key = llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
-            hit = self.cache.get(key)
-            if isinstance(hit, dict) and hit.get("decision"):
-                return ModelDecision(spec.key, hit["decision"], hit.get("reason"), hit.get("confidence"),
-                                     hit.get("picos") or {}, hit.get("raw_response"), 0, 0, 0.0, True, None)
+    def _decide(self, spec: ModelSpec, messages: list[dict[str, str]], key: str) -> ModelDecision:
+        """Call the model (its cache lookup missed, or there is no cache) and cache a valid answer under ``key``."""
         client = self.clients[spec.provider]
         prompt_tokens = completion_tokens = 0
         raw: str | None = None
