@@ -13,6 +13,7 @@ checkpoint commit latency and worker memory, in one run.
   2 and then 4 workers.
 
     .venv/bin/python bench/bench_engine.py [--records 10000] [--bound-records 200] [--redis redis://127.0.0.1:6379/14]
+                                           [--skip-bound]   # only the overhead runs (PostgreSQL and Redis broker)
 
 The database is created here (same provisioning as the tests) and dropped at the end; the Redis database is
 flushed before and after.
@@ -264,6 +265,7 @@ def main() -> None:
     parser.add_argument("--bound-concurrency", type=int, default=4)
     parser.add_argument("--bound-latency", type=float, default=1.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--skip-bound", action="store_true", help="only the overhead runs (no LLM-bound runs)")
     args = parser.parse_args()
 
     import redis
@@ -283,8 +285,12 @@ def main() -> None:
 
         pg = in_child("overhead", url, overhead_project, args.records, None, str(log_dir), "pg")
         rd = in_child("overhead", url, overhead_project, args.records, args.redis, str(log_dir), "redis")
-        bound2 = in_child("bound", url, bound_project, 2, args.bound_concurrency, args.bound_latency, str(log_dir))
-        bound4 = in_child("bound", url, bound_project, 4, args.bound_concurrency, args.bound_latency, str(log_dir))
+        bound2 = bound4 = None
+        if not args.skip_bound:
+            bound2 = in_child("bound", url, bound_project, 2, args.bound_concurrency, args.bound_latency,
+                              str(log_dir))
+            bound4 = in_child("bound", url, bound_project, 4, args.bound_concurrency, args.bound_latency,
+                              str(log_dir))
     finally:
         database.drop_database(admin, url)
         redis_client.flushdb()
@@ -303,10 +309,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, run in (("overhead, PostgreSQL broker (CPU saturated)", pg), ("overhead, Redis broker", rd),
                       ("LLM-bound, 2 workers", bound2), ("LLM-bound, 4 workers", bound4)):
+        if run is None:
+            continue
         cps = run["checkpoints"]
         if cps:
             print(f"| {name} | {len(cps)} | {statistics.median(cps):.2f} | {percentile(cps, 0.99):.2f} | "
                   f"{max(cps):.2f} |")
+    if bound2 is None or bound4 is None:
+        return
     print(f"\nLLM-bound: {args.bound_records} records, simulator latency {args.bound_latency:.1f} s, "
           f"SIM_MAX_CONCURRENCY={args.bound_concurrency} per worker process, batches of 25")
     print("| workers | seconds | records/s | provider limit records/s | ratio |")
