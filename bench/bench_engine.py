@@ -14,6 +14,12 @@ checkpoint commit latency and worker memory, in one run.
 
     .venv/bin/python bench/bench_engine.py [--records 10000] [--bound-records 200] [--redis redis://127.0.0.1:6379/14]
                                            [--skip-bound]   # only the overhead runs (PostgreSQL and Redis broker)
+    .venv/bin/python bench/bench_engine.py --llm-layer [--llm-records 3000]
+
+``--llm-layer`` measures only the LLM layer, in this process: CPU per record of ``Screener.screen`` (two models,
+real HTTP to a simulator subprocess with latency 0), with 1 and with 4 records in flight, LLM cache off, then
+with the PostgreSQL cache on (every record a miss: one lookup, two calls, two writes; then the same records
+again: all hits).
 
 The database is created here (same provisioning as the tests) and dropped at the end; the Redis database is
 flushed before and after.
@@ -253,6 +259,55 @@ def make_project(app: Any, count: int, name: str) -> int:
         return project.id
 
 
+def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, float]]:
+    """(case, records in flight, CPU ms/record of this process, records/s) of ``Screener.screen`` alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.migrate import upgrade
+    from app.services.record_screening import Criteria, RecordText, build_screener, model_config_snapshot
+
+    sim, sim_url = start_simulator(0.0, log_dir)
+    admin = database.admin_url()
+    url = database.create_database(admin)
+    rows: list[tuple[str, int, float, float]] = []
+    try:
+        upgrade(url)
+        criteria = Criteria({"P": "healthcare professionals physicians nurses pharmacists",
+                             "I": "nudges defaults reminders feedback choice architecture", "C": "usual care",
+                             "O": "prescribing guideline adherence", "S": "randomised controlled trials"})
+
+        def measure(case: str, cache: str, threads: int, items: list[Any], repeat: int = 1) -> None:
+            config = {"SCREENING_MODELS": MODELS, "SIM_BASE_URL": sim_url, "SIM_MAX_CONCURRENCY": str(threads),
+                      "LLM_CACHE": cache, "SQLALCHEMY_DATABASE_URI": url}
+            screener = build_screener(model_config_snapshot(config), config)
+            try:
+                for record in items[:50]:  # warm-up: connections, imports, compiled statements
+                    screener.screen(criteria, record)
+                for round_ in range(repeat):
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    with ThreadPoolExecutor(threads) as pool:
+                        results = list(pool.map(lambda r: screener.screen(criteria, r), items[50:]))
+                    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                    if any(r.failed for r in results):
+                        raise RuntimeError("a record failed in the LLM-layer benchmark")
+                    label = case if repeat == 1 else f"{case}, {'misses' if round_ == 0 else 'hits'}"
+                    rows.append((label, threads, cpu * 1000 / records, records / wall))
+            finally:
+                screener.close()
+
+        def items(tag: str) -> list[Any]:
+            return [RecordText(i, TITLE.format(i=f"{tag}{i}"), ABSTRACT.format(i=f"{tag}{i}"))
+                    for i in range(records + 50)]
+
+        measure("LLM cache off", "off", 1, items("a"))
+        measure("LLM cache off", "off", 4, items("b"))
+        measure("PostgreSQL LLM cache", "on", 4, items("c"), repeat=2)
+    finally:
+        stop([sim])
+        database.drop_database(admin, url)
+    return rows
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
@@ -266,7 +321,18 @@ def main() -> None:
     parser.add_argument("--bound-latency", type=float, default=1.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--skip-bound", action="store_true", help="only the overhead runs (no LLM-bound runs)")
+    parser.add_argument("--llm-layer", action="store_true", help="only Screener.screen's CPU per record, in process")
+    parser.add_argument("--llm-records", type=int, default=3000)
     args = parser.parse_args()
+
+    if args.llm_layer:
+        rows = llm_layer_run(args.llm_records, Path(tempfile.mkdtemp(prefix="bench-llm-layer-")))
+        print(f"\nLLM layer alone (Screener.screen, 2 models, simulator latency 0), {args.llm_records} records a row")
+        print("| case | records in flight | CPU ms/record (this process) | records/s |")
+        print("|---|---:|---:|---:|")
+        for case, threads, cpu_ms, rate in rows:
+            print(f"| {case} | {threads} | {cpu_ms:.2f} | {rate:.0f} |")
+        return
 
     import redis
 
