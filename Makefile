@@ -24,7 +24,7 @@ test: $(STAMP)
 up: $(STAMP)
 	mkdir -p instance
 	$(BIN)/litscreen db upgrade
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile web worker beat flower
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile web worker maintenance beat flower
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

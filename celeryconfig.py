@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
 from app import task_names
@@ -63,6 +64,20 @@ broker_transport_options = {
 # Flower's and other event receivers' queues expire this long after their consumer stopped.
 event_queue_expires = float(os.environ.get("CELERY_EVENT_QUEUE_EXPIRES", 60.0))
 control_queue_expires = float(os.environ.get("CELERY_CONTROL_QUEUE_EXPIRES", 10.0))
+
+# Two queues. Every worker consumes both (a worker without -Q consumes every queue in task_queues); the
+# Procfile's one-process `maintenance` worker consumes only the second, so the sweeper and the cleanups never
+# wait behind long screening batches when every screening process is busy.
+MAINTENANCE_QUEUE = "maintenance"
+task_default_queue = "celery"
+task_queues = (
+    Queue("celery", Exchange("celery", type="direct"), routing_key="celery"),
+    Queue(MAINTENANCE_QUEUE, Exchange(MAINTENANCE_QUEUE, type="direct"), routing_key=MAINTENANCE_QUEUE),
+)
+task_routes = {
+    "litscreen.maintenance.*": {"queue": MAINTENANCE_QUEUE, "routing_key": MAINTENANCE_QUEUE},
+    "celery.backend_cleanup": {"queue": MAINTENANCE_QUEUE, "routing_key": MAINTENANCE_QUEUE},
+}
 
 beat_schedule: dict = {
     # maintenance (tasks/maintenance.py); every job is safe on several beat instances

@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def register_logging(app: Flask) -> None:
     """Plain stderr logging at LOG_LEVEL unless the host process configured logging already."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(
