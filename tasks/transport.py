@@ -35,12 +35,14 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from json import dumps, loads
 from queue import Empty
 from time import monotonic
 from typing import Any
 
 import psycopg
+from celery import signals as celery_signals
 from kombu.transport import sqlalchemy as sqla_transport
 from kombu.transport import virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
@@ -169,6 +171,20 @@ def _worker_shutting_down() -> bool:
     if state is None:
         return False
     return any(flag is not None and flag is not False for flag in (state.should_stop, state.should_terminate))
+
+
+# Transports of this process that consume: woken when the worker is asked to shut down.
+_consuming_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _wake_on_shutdown_request(**_kwargs: Any) -> None:
+    """Celery's SIGTERM/SIGINT handler sends ``worker_shutting_down`` (then sets the flag, before the interrupted
+    wait resumes): waking our wait lets the worker start its shutdown now instead of after up to MAX_WAIT."""
+    for transport in list(_consuming_transports):
+        transport.wake()
+
+
+celery_signals.worker_shutting_down.connect(_wake_on_shutdown_request, weak=False, dispatch_uid="litpg-wake")
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
@@ -534,6 +550,7 @@ class Transport(sqla_transport.Transport):
             self._wake_r, self._wake_w = os.pipe()
             os.set_blocking(self._wake_r, False)
             os.set_blocking(self._wake_w, False)
+        _consuming_transports.add(self)
         if self._keeper is None and self._pid == os.getpid():
             self._stopping = threading.Event()
             self._keeper = threading.Thread(target=self._keep, args=(self._stopping,), name="litpg-keeper",
