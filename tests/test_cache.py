@@ -41,6 +41,18 @@ def test_set_get_delete(cache: Cache) -> None:
     assert cache.get("asl:llm:a") is None
 
 
+def test_get_many_returns_present_unexpired_keys_and_counts_each(cache: Cache) -> None:
+    cache.set("asl:llm:a", {"v": 1}, ttl=60)
+    cache.set("asl:llm:b", {"v": 2}, ttl=60)
+    cache.set("asl:llm:old", {"v": 3}, ttl=-1)
+    found = cache.get_many(["asl:llm:a", "asl:llm:b", "asl:llm:old", "asl:llm:missing", "asl:llm:a"])
+    assert found == {"asl:llm:a": {"v": 1}, "asl:llm:b": {"v": 2}}
+    assert cache.get_many([]) == {}
+    cache.flush_counters()
+    stats = cache.stats()["by_prefix"]["asl:llm:"]
+    assert (stats["hits"], stats["misses"]) == (2, 2)
+
+
 def test_values_without_ttl_do_not_expire(cache: Cache) -> None:
     cache.set("dc:health:x", "ok")
     assert cache.get("dc:health:x") == "ok"
