@@ -122,7 +122,7 @@ def main() -> int:
     if redis_results is not None:
         results["Redis"] = redis_results
     print(f"{args.ops} operations each, one client on loopback, ~1 KB JSON values (milliseconds)\n")
-    print(f"| backend | operation | p50 ms | p99 ms | mean ms |")
+    print("| backend | operation | p50 ms | p99 ms | mean ms |")
     print("| --- | --- | ---: | ---: | ---: |")
     for backend, ops in results.items():
         for name, samples in ops.items():

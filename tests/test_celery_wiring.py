@@ -8,7 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 
 from app import task_names
 from tests.support.processes import ProcessGroup, subprocess_env

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from app.llm.settings import setting
+from app.settings import setting
 
 logger = logging.getLogger(__name__)
 

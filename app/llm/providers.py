@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.llm.settings import float_setting, int_setting, setting
+from app.settings import float_setting, int_setting, setting
 
 PRESET_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",

@@ -31,7 +31,7 @@ from app.llm.prompts import (
     repair_messages,
 )
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
-from app.llm.settings import float_setting, int_setting, setting
+from app.settings import float_setting, int_setting, setting
 
 if TYPE_CHECKING:
     from app.models import Literature, Project

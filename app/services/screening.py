@@ -39,9 +39,16 @@ from sqlalchemy.orm import Session, aliased
 
 from app import task_names
 from app.extensions import db
-from app.models import Literature, Project, ScreeningBatch, ScreeningResult, ScreeningTask
+from app.models import (
+    Literature,
+    Project,
+    ScreeningBatch,
+    ScreeningResult,
+    ScreeningTask,
+)
 from app.models.screening import FINAL_TASK_STATUSES, TERMINAL_BATCH_STATUSES
 from app.services.chunking import chunk_size_for, split_into_batches
+from app.settings import float_setting
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +63,7 @@ ACTIVE_BATCH_STATUSES = ("pending", "running")
 
 def engine_setting(name: str, default: float, config: Mapping[str, Any] | None = None) -> float:
     """An engine tuning value: the Flask config, else the environment, else ``default``."""
-    source = config if config is not None else current_app.config
-    value = source.get(name)
-    if value in (None, ""):
-        value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    return float(value)
+    return float_setting(config if config is not None else current_app.config, name, default)
 
 
 @dataclass(frozen=True)

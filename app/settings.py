@@ -1,4 +1,4 @@
-"""Reading LLM settings: the Flask config first, the environment as fallback (worker subprocesses get env vars)."""
+"""Reading settings: the Flask config first, the environment as fallback (worker subprocesses get env vars)."""
 
 from __future__ import annotations
 
