@@ -97,3 +97,19 @@ class Cache(ABC):
 
     def flush_counters(self) -> None:
         """Persist counted hits and misses (backends that share counters across processes override this)."""
+
+
+def empty_prefix_stats() -> dict[str, int]:
+    """The counts of one key prefix before anything is added."""
+    return {"total": 0, "expired": 0, "hits": 0, "misses": 0}
+
+
+def stats_document(by_prefix: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """``{total, expired, by_prefix, hits, misses}``: the per-prefix counts and their sums."""
+    return {
+        "total": sum(e["total"] for e in by_prefix.values()),
+        "expired": sum(e["expired"] for e in by_prefix.values()),
+        "by_prefix": by_prefix,
+        "hits": sum(e["hits"] for e in by_prefix.values()),
+        "misses": sum(e["misses"] for e in by_prefix.values()),
+    }

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from app.cache.base import Cache, check_key, key_prefix
+from app.cache.base import Cache, check_key, empty_prefix_stats, key_prefix, stats_document
 
 
 class MemoryCache(Cache):
@@ -73,16 +73,10 @@ class MemoryCache(Cache):
         by_prefix: dict[str, dict[str, int]] = {}
         with self._lock:
             for key, (_, expires) in self._entries.items():
-                entry = by_prefix.setdefault(key_prefix(key), {"total": 0, "expired": 0, "hits": 0, "misses": 0})
+                entry = by_prefix.setdefault(key_prefix(key), empty_prefix_stats())
                 entry["total"] += 1
                 entry["expired"] += int(expires is not None and expires <= now)
         for prefix, (hits, misses) in self._counts.items():
-            entry = by_prefix.setdefault(prefix, {"total": 0, "expired": 0, "hits": 0, "misses": 0})
+            entry = by_prefix.setdefault(prefix, empty_prefix_stats())
             entry["hits"], entry["misses"] = hits, misses
-        return {
-            "total": sum(e["total"] for e in by_prefix.values()),
-            "expired": sum(e["expired"] for e in by_prefix.values()),
-            "by_prefix": by_prefix,
-            "hits": sum(e["hits"] for e in by_prefix.values()),
-            "misses": sum(e["misses"] for e in by_prefix.values()),
-        }
+        return stats_document(by_prefix)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Interval, String, and_, any_, bindparam, delete, 
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cache.base import OTHER_PREFIX, Cache, check_key
+from app.cache.base import OTHER_PREFIX, Cache, check_key, empty_prefix_stats, stats_document
 from app.models.cache import CacheCounter, CacheEntry
 
 logger = logging.getLogger(__name__)
@@ -154,15 +154,9 @@ class PostgresCache(Cache):
             ):
                 by_prefix[row.prefix] = {"total": row.total, "expired": row.expired, "hits": 0, "misses": 0}
             for row in conn.execute(select(_counters.c.prefix, _counters.c.hits, _counters.c.misses)):
-                entry = by_prefix.setdefault(row.prefix, {"total": 0, "expired": 0, "hits": 0, "misses": 0})
+                entry = by_prefix.setdefault(row.prefix, empty_prefix_stats())
                 entry["hits"], entry["misses"] = int(row.hits), int(row.misses)
-        return {
-            "total": sum(e["total"] for e in by_prefix.values()),
-            "expired": sum(e["expired"] for e in by_prefix.values()),
-            "by_prefix": by_prefix,
-            "hits": sum(e["hits"] for e in by_prefix.values()),
-            "misses": sum(e["misses"] for e in by_prefix.values()),
-        }
+        return stats_document(by_prefix)
 
 
 def _flush_at_exit(ref: weakref.ref[PostgresCache]) -> None:
