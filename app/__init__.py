@@ -25,7 +25,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.db.init_app(app)
     register_celery(app)
     register_api(app)
-    register_cli(app)
     logger.debug("litscreen app on %s", redact(app.config["SQLALCHEMY_DATABASE_URI"]))
     return app
 
@@ -77,10 +76,3 @@ def register_api(app: Flask) -> None:
     extensions.api.init_app(app)
     register_error_handlers(app)
     register_blueprints(app, extensions.api)
-
-
-def register_cli(app: Flask) -> None:
-    """Attach the ``litscreen`` CLI command groups to the app's CLI."""
-    from app.cli import register_commands
-
-    register_commands(app)

@@ -33,10 +33,6 @@ def main() -> None:
     """litscreen: dual-LLM screening of bibliographic records for systematic reviews."""
 
 
-def register_commands(app: Flask) -> None:
-    """Called by create_app; the commands live on ``main`` so they work without an app too."""
-
-
 @main.group("db")
 def db_group() -> None:
     """Database schema and the embedded PostgreSQL."""

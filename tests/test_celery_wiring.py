@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 from app import task_names
-from tests.support.processes import ProcessGroup, subprocess_env
+from tests.support.processes import ProcessGroup
 
 
 def test_ping_runs_on_a_worker_subprocess(app, database_url: str, processes: ProcessGroup) -> None:
@@ -48,7 +48,3 @@ def test_ping_on_the_embedded_default(processes: ProcessGroup) -> None:
         subprocess.run([sys.executable, "-m", "app.cli", "db", "stop"], env=env, capture_output=True)
     assert worker.poll() is not None
     assert not (instance / "pgdata" / "postmaster.pid").exists()
-
-
-def test_subprocess_env_names_the_database(database_url: str) -> None:
-    assert subprocess_env(database_url)["DATABASE_URL"] == database_url

@@ -10,8 +10,8 @@ from app.services.chunking import CHUNK_STRATEGIES, chunk_size_for, recommend_ch
 def test_strategies_per_task_kind() -> None:
     sizes = {kind: strategy.batch_size for kind, strategy in CHUNK_STRATEGIES.items()}
     assert sizes == {"title_abstract": 100, "full_text": 50, "clinical_extraction": 50, "statistics": 5000}
-    assert chunk_size_for("title_abstract", 1234) == 100
-    assert chunk_size_for("title_abstract", 1234, requested=7) == 7
+    assert chunk_size_for("title_abstract") == 100
+    assert chunk_size_for("title_abstract", requested=7) == 7
 
 
 @pytest.mark.parametrize(("total", "seconds", "expected"), [

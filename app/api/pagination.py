@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Page
-
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 PAGINATE_ARGS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE, "max_page_size": MAX_PAGE_SIZE}
 
-
-class QueryPage(Page):
-    """Marker: views using this compute items themselves and set ``pagination_parameters.item_count``."""

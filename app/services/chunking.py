@@ -51,7 +51,7 @@ def recommend_chunk_size(total: int, seconds_per_item: float, max_batch_seconds:
     return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, size))
 
 
-def chunk_size_for(task_type: str, total: int, requested: int | None = None) -> int:
+def chunk_size_for(task_type: str, requested: int | None = None) -> int:
     """The batch size of a run: the request's ``batch_size`` if given, else the task kind's strategy."""
     if requested is not None:
         return requested

@@ -175,7 +175,7 @@ def start_screening(session: Session, project: Project, task_type: str = "title_
                                .order_by(Literature.id)))
     if not ids:
         raise NothingToScreen("The project has no records to screen; import some first.")
-    size = chunk_size_for(task_type, len(ids), batch_size)
+    size = chunk_size_for(task_type, batch_size)
     chunks = split_into_batches(ids, size)
     now = datetime.now(timezone.utc)
     task = ScreeningTask(project_id=project.id, task_type=task_type, status="pending", total_items=len(ids),
