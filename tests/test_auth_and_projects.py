@@ -118,3 +118,16 @@ def test_cli_creates_users_and_prints_only_the_token(database_url: str) -> None:
     unknown = subprocess.run([sys.executable, "-m", "app.cli", "tokens", "create", "nobody"], env=env,
                              capture_output=True, text=True)
     assert unknown.returncode != 0 and unknown.stdout == ""
+
+
+def test_token_use_is_recorded_without_a_write_per_request(client, auth, database_url: str) -> None:
+    def last_used() -> object:
+        with psycopg.connect(database.conninfo(database_url)) as conn:
+            return conn.execute("SELECT last_used_at FROM api_tokens").fetchone()[0]
+
+    assert last_used() is None
+    assert client.get("/api/v1/asl/projects", headers=auth).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert client.get("/api/v1/asl/projects", headers=auth).status_code == 200
+    assert last_used() == first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from app.models import ApiToken, User
 from app.models.base import utcnow
 
 TOKEN_PREFIX = "lsk_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class UserExistsError(ValueError):
@@ -63,6 +65,9 @@ def user_for_token(session: Session, token: str) -> User | None:
     if row is None:
         return None
     api_token, user = row
-    api_token.last_used_at = utcnow()
-    session.commit()
+    now = utcnow()
+    # record use at most once a minute: a client polling a task must not cost a write per request
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
+        api_token.last_used_at = now
+        session.commit()
     return user
