@@ -11,8 +11,8 @@ How to write a kind
    stored on the task), ``chunk`` (a ``ChunkStrategy``), ``cache_prefix`` and ``cache_ttl_seconds``.
 2. ``list_items(session, scope)``: the ordered item ids a new task covers (literature ids for literature kinds;
    any stable bigint id otherwise, e.g. a dataset row id). Raise ``KindInputError`` naming the bad parameter
-   when ``scope.params`` is wrong, ``NothingToProcess`` when the list is empty. ``literature_id_of`` says which
-   items are literature records (default: every item is one, for literature kinds).
+   when ``scope.params`` is wrong, ``NothingToProcess`` when the list is empty. ``normalise_params`` validates
+   and normalises the parameters stored on the task (``screening_tasks.params``) before ``list_items`` sees them.
 3. ``open_processor(context)``: a per-batch ``ItemProcessor``. It may load what the batch needs in one query at
    open (``context.item_ids``, ``context.engine``); ``process(item_id)`` then does ONE item — every LLM call
    through ``context.cache`` under ``cache_prefix`` with ``cache_ttl_seconds`` — and returns a ``ResultRow``
@@ -81,6 +81,18 @@ class NothingToProcess(Exception):
     """The task would cover no items (the API answers 409)."""
 
 
+def recommend_chunk_size(total: int, seconds_per_item: float, max_batch_seconds: float = MAX_BATCH_SECONDS,
+                         default: int = MAX_CHUNK_SIZE) -> int:
+    """Items per batch: at most ``default`` and ``max_batch_seconds`` of work, never more than ``total``,
+    clamped to 10–1000."""
+    size = default
+    if seconds_per_item > 0:
+        size = min(size, math.floor(max_batch_seconds / seconds_per_item))
+    if total > 0:
+        size = min(size, total)
+    return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, size))
+
+
 @dataclass(frozen=True)
 class ChunkStrategy:
     """How a kind's tasks are cut into batches: a default size, capped by ``MAX_BATCH_SECONDS`` of LLM time."""
@@ -95,12 +107,7 @@ class ChunkStrategy:
             if requested < 1:
                 raise KindInputError("batch_size", "batch_size must be at least 1")
             return requested
-        size = self.batch_size
-        if self.seconds_per_item > 0:
-            size = min(size, math.floor(MAX_BATCH_SECONDS / self.seconds_per_item))
-        if total > 0:
-            size = min(size, total)
-        return max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, size))
+        return recommend_chunk_size(total, self.seconds_per_item, default=self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -189,16 +196,10 @@ class TaskKind(ABC):
     cache_prefix: str
     #: how long cached LLM answers are kept (None: forever)
     cache_ttl_seconds: float | None = 30 * 24 * 3600
-    #: literature kinds fill ``literature_id`` (and are listed per project); others set this False
-    literature_items: bool = True
 
     @abstractmethod
     def list_items(self, session: Session, scope: TaskScope) -> list[int]:
         """The ordered item ids a new task covers; KindInputError / NothingToProcess when it cannot start."""
-
-    def literature_id_of(self, item_id: int) -> int | None:
-        """The literature id of an item (the item id itself for literature kinds, None otherwise)."""
-        return item_id if self.literature_items else None
 
     def snapshot(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The model configuration a new task freezes (default: SCREENING_MODELS; NoModelsConfigured if none)."""

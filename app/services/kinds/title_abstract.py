@@ -17,6 +17,7 @@ from app.services.kinds.base import (
     ChunkStrategy,
     ExportColumn,
     ItemProcessor,
+    KindInputError,
     NothingToProcess,
     ResultRow,
     TaskKind,
@@ -91,12 +92,26 @@ class TitleAbstractKind(TaskKind):
     chunk = ChunkStrategy(batch_size=100, seconds_per_item=7.0, description="title/abstract screening by two models")
     cache_prefix = LLM_CACHE_PREFIX
     cache_ttl_seconds = DEFAULT_LLM_CACHE_TTL_SECONDS
-    literature_items = True
+
+    def normalise_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``literature_ids`` (optional): screen only these records of the project."""
+        ids = params.get("literature_ids")
+        if ids is None:
+            return {}
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i > 0 for i in ids):
+            raise KindInputError("literature_ids", "literature_ids must be a non-empty list of record ids")
+        return {"literature_ids": sorted(set(ids))}
 
     def list_items(self, session: Session, scope: TaskScope) -> list[int]:
-        """Every record of the project, in id order."""
-        ids = list(session.scalars(select(Literature.id).where(Literature.project_id == scope.project_id)
-                                   .order_by(Literature.id)))
+        """Every record of the project (or the ``literature_ids`` given), in id order."""
+        query = select(Literature.id).where(Literature.project_id == scope.project_id).order_by(Literature.id)
+        wanted = scope.params.get("literature_ids")
+        if wanted is not None:
+            query = query.where(Literature.id.in_(wanted))
+        ids = list(session.scalars(query))
+        if wanted is not None and len(ids) != len(wanted):
+            missing = sorted(set(wanted) - set(ids))[:10]
+            raise KindInputError("literature_ids", f"records {missing} are not in this project")
         if not ids:
             raise NothingToProcess("The project has no records to screen; import some first.")
         return ids
