@@ -33,6 +33,14 @@ from app.models.base import Base, utcnow
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus, check_constraint_sql
 
 
+def _project_owner(context: Any) -> int | None:
+    """Default ``owner_id``: the owner of the task's project (tasks without a project must name their owner)."""
+    project_id = context.get_current_parameters().get("project_id")
+    if project_id is None:
+        return None
+    return context.connection.scalar(text("SELECT owner_id FROM projects WHERE id = :id"), {"id": project_id})
+
+
 class ScreeningTask(Base):
     __tablename__ = "screening_tasks"
     __table_args__ = (CheckConstraint(check_constraint_sql("status", TaskStatus), name="status"),)
@@ -40,7 +48,8 @@ class ScreeningTask(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # literature kinds belong to a project; other kinds (clinical extraction) only to their owner
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True,
+                                          default=_project_owner)
     task_type: Mapped[str] = mapped_column(String(40), default="title_abstract")
     status: Mapped[str] = mapped_column(String(30), default=TaskStatus.PENDING, index=True)
     # kind-specific parameters (e.g. an explicit item list, an extraction schema)
