@@ -56,7 +56,8 @@ def test_pool_children_hold_at_most_two_application_connections(app, client, aut
 
     assert task_status(database_url, task["id"]) == "completed"
     assert result_count(database_url, task["id"]) == 240 and duplicate_results(database_url, task["id"]) == 0
-    print(f"\nconnections idle (app engine) {dict(idle)}, idle (all clients) {dict(idle_all)}; peak app engine {dict(peak_app)}; "
+    print(f"\nconnections idle (app engine) {dict(idle)}, idle (all clients) {dict(idle_all)}; "
+          f"peak app engine {dict(peak_app)}; "
           f"peak all clients {dict(peak_all)}; main {main}, pool children {children}")
     assert all(idle[pid] <= 2 for pid in children)
     assert any(peak_app[pid] >= 1 for pid in children)  # the sampling saw the children at work

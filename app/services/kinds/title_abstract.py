@@ -161,7 +161,7 @@ class TitleAbstractKind(TaskKind):
                  .join(Literature, Literature.id == ScreeningResult.literature_id)
                  .where(ScreeningResult.task_id == task.id).order_by(ScreeningResult.item_id))
         for result, record in session.execute(query.execution_options(yield_per=500)):
-            yield result, record
+            yield result, record  # (rows, not Row objects)
 
 
 TITLE_ABSTRACT = register(TitleAbstractKind())
