@@ -22,7 +22,7 @@ def admin_database_url() -> str:
 @pytest.fixture(scope="session")
 def database_url(admin_database_url: str) -> Iterator[str]:
     """A fresh database at the newest migration, dropped at the end of the session."""
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     url = database.create_database(admin_database_url)
     try:
