@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.cache import Cache, get_cache
 from app.config import Settings
@@ -33,9 +33,6 @@ from app.llm.prompts import (
 )
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
 
-if TYPE_CHECKING:
-    from app.models import Literature, Project
-
 logger = logging.getLogger(__name__)
 
 LLM_CACHE_PREFIX = "asl:llm:"
@@ -43,7 +40,7 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot", "screen_record",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot",
 ]
 
 
@@ -295,18 +292,3 @@ def _engine_for(config: Mapping[str, Any]) -> Any:
     if url not in _engines:
         _engines[url] = create_engine(url, pool_pre_ping=True)
     return _engines[url]
-
-
-def screen_record(project: Project, record: Literature) -> RecordScreening:
-    """Screen one record of ``project`` with the configured models (inside an app context)."""
-    from flask import current_app
-
-    config = current_app.config
-    screener = build_screener(model_config_snapshot(config), config)
-    try:
-        return screener.screen(
-            Criteria(project.picos or {}, project.inclusion_criteria, project.exclusion_criteria),
-            RecordText(record.id, record.title, record.abstract),
-        )
-    finally:
-        screener.close()

@@ -120,15 +120,6 @@ class LitscreenClient:
                 return
             page += 1
 
-    # -- health --------------------------------------------------------------------------------------------
-
-    def healthz(self) -> bool:
-        """Whether ``GET /healthz`` answers 200."""
-        try:
-            return self._http.get("/healthz", timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     # -- projects and records ------------------------------------------------------------------------------
 
     def create_project(self, name: str, picos: dict[str, str], inclusion_criteria: str | None = None,
