@@ -11,19 +11,18 @@ from collections import Counter
 import pytest
 
 from tests.support.connections import all_connections_by_pid, app_connections_by_pid, worker_tree
-from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixture)
+from tests.support.engine import (
     FINAL,
     add_records,
     configure_app,
     duplicate_results,
     engine_env,
-    fast_teardown,
     result_count,
     sim,
     start_run,
     task_status,
 )
+from tests.support.processes import ProcessGroup, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 
