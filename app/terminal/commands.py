@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from app.models.statuses import TaskStatus
 from app.terminal.client import DEFAULT_API_URL, ApiError, LitscreenClient
 from app.terminal.progress import watch_task
 
@@ -112,10 +113,10 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     status = task.get("status")
     line = (f"task {task_id} {status}: {task.get('processed_items')}/{task.get('total_items')} records, "
             f"{task.get('conflict_items')} conflicts, {task.get('failed_items')} failed")
-    if status == "failed":
+    if status == TaskStatus.FAILED:
         console.print(f"[red]{line}[/red]" + (f" — {task['error']}" if task.get("error") else ""))
         sys.exit(EXIT_FAILED)
-    if status == "cancelled":
+    if status == TaskStatus.CANCELLED:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
     console.print(f"[green]{line}[/green]")
