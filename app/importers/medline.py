@@ -14,8 +14,8 @@ from typing import Any
 
 import nbib
 
-from app.importers.errors import ImportRejected
 from app.importers import record_types
+from app.importers.errors import ImportRejected
 from app.importers.normalise import clean_list, make_record, parse_year, text_lines, unique
 from app.importers.parsed import ParsedFile
 from app.importers.sources import PUBMED

@@ -187,4 +187,7 @@ def make_record(index: int, **fields: Any) -> dict[str, Any]:
         "record_type": fields.get("record_type"),
         "source_database": (clean_text(fields.get("source_database")) or "")[:MAX_SOURCE_DATABASE_LENGTH] or None,
     }
+    # every database a record names (litscreen's own exports list several: "Embase; PubMed"), first = the above
+    others = [name[:MAX_SOURCE_DATABASE_LENGTH] for name in unique(fields.get("source_databases") or [])]
+    record["source_databases"] = unique([record["source_database"], *others]) if record["source_database"] else others
     return record

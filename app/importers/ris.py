@@ -42,6 +42,7 @@ ACCESSION_NOTE = re.compile(r"Accession Number:\s*([^\s;]+)", re.IGNORECASE)
 LABEL_KEYWORD = "litscreen:label:"
 # Keywords litscreen's own RIS export adds (decisions and labels): not the record's own keywords.
 EXPORT_KEYWORD_PREFIX = "litscreen:"
+EXPORT_SOURCE_SEPARATOR = "; "
 
 
 def split_records(text: str) -> list[tuple[int, list[str]]]:
@@ -164,6 +165,7 @@ def _keywords_and_label(entry: dict[str, Any]) -> tuple[list[str], str | None]:
 def entry_to_record(index: int, entry: dict[str, Any]) -> dict[str, Any]:
     """A normalised record from one rispy entry."""
     keywords, label = _keywords_and_label(entry)
+    named = [part for value in _databases(entry) for part in value.split(EXPORT_SOURCE_SEPARATOR)]
     abstracts = _values(entry, "abstract") or _values(entry, "notes_abstract")
     source_id = _accession(entry)
     return make_record(
@@ -182,11 +184,15 @@ def entry_to_record(index: int, entry: dict[str, Any]) -> dict[str, Any]:
         source_id=source_id,
         label=label,
         record_type=record_types.from_ris(_first(entry, "type_of_reference")),
-        source_database=detect_source(
-            _databases(entry),
-            [source_id, *_values(entry, "urls", "file_attachments2"), *_values(entry, "notes")],
-        ),
+        source_database=detect_source(named, [source_id, *_values(entry, "urls", "file_attachments2")]),
+        # litscreen's export lists every database a record was found in: "DB  - Embase; PubMed"
+        source_databases=[detect_source([name]) for name in named] if len(named) > 1 and _is_export(entry) else [],
     )
+
+
+def _is_export(entry: dict[str, Any]) -> bool:
+    """Whether the entry comes from litscreen's own RIS export (its decision keyword)."""
+    return any(k.lower().startswith(EXPORT_KEYWORD_PREFIX) for k in _values(entry, "keywords"))
 
 
 def parse_ris(text: str) -> ParsedFile:

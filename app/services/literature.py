@@ -106,6 +106,7 @@ def _normalised(record: dict[str, Any], index: int) -> dict[str, Any]:
         label=label,
         record_type=record.get("record_type") if record.get("record_type") in RECORD_TYPES else None,
         source_database=record.get("source_database"),
+        source_databases=record.get("source_databases") or [],
     )
 
 
@@ -151,8 +152,8 @@ def import_records(
         if not record["title"]:
             skip_list.append({"index": record["index"], "reason": "no title"})
             continue
-        database = label or record["source_database"]
-        record["source_databases"] = [database] if database else []
+        if label:
+            record["source_databases"] = [label]
         titled.append(record)
     counts = IdentificationCounts()
     now = utcnow()
