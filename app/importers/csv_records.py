@@ -200,6 +200,8 @@ def _row_to_record(
         if match:
             journal = journal or match.group("journal")
             year = year or int(match.group("year"))
+        elif not journal and not sources.recognise(source_value):
+            journal = source_value  # Cochrane CSV: "Source" is the journal
     source_id = value("source_id")
     source_database = sources.detect_source(
         [value("source_database")], [source_value, source_id, value("links")]
