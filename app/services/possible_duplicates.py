@@ -101,11 +101,13 @@ def _candidate_pairs(rows: Sequence[_Row]) -> dict[frozenset[int], tuple[str, fl
         if len(group) < 2:
             continue
         titles = [row.norm_title for row in group]
-        scores = process.cdist(titles, titles, scorer=fuzz.ratio, score_cutoff=TITLE_SIMILARITY)
         for i, a in enumerate(group):
-            for j in range(i + 1, len(group)):
-                if scores[i][j] and a.norm_title != group[j].norm_title:
-                    add(a, group[j], SIMILAR_TITLE, round(float(scores[i][j]) / 100, 3))
+            later = titles[i + 1:]
+            for _title, score, offset in process.extract(a.norm_title, later, scorer=fuzz.ratio,
+                                                         score_cutoff=TITLE_SIMILARITY, limit=None):
+                b = group[i + 1 + offset]
+                if a.norm_title != b.norm_title:
+                    add(a, b, SIMILAR_TITLE, round(float(score) / 100, 3))
     return pairs
 
 
