@@ -16,6 +16,7 @@ from typing import Any
 from app.importers import record_types, sources
 from app.importers.errors import ImportRejected
 from app.importers.normalise import (
+    clean_list,
     clean_text,
     make_record,
     normalise_label,
@@ -44,6 +45,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "source_database": ("sourcedatabase", "databasename", "database"),
     "links": ("plink", "link", "url", "openurllink", "pdflink"),
 }
+# Columns of litscreen's own CSV export (app/services/export.py)
+LITSCREEN_EXPORT_COLUMNS = ("literatureid", "llmdecision", "humanlabel", "accessionnumber")
 # Header signatures of exports that do not name their database in a column.
 HEADER_SIGNATURES = (
     (("emtreemedicalindexterms",), sources.EMBASE),
@@ -93,7 +96,7 @@ def has_title_header(head: str) -> bool:
     return any(header_key(name) in COLUMN_ALIASES["title"] for name in header)
 
 
-def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int | None, str | None]:
+def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int | None, str | None, bool]:
     positions: dict[str, int] = {}
     for position, name in enumerate(header):
         positions.setdefault(header_key(name), position)
@@ -104,7 +107,8 @@ def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int |
     label = next((positions[name] for name in LABEL_COLUMNS if name in positions), None)
     source = positions.get("source")
     signature = next((name for keys, name in HEADER_SIGNATURES if all(k in positions for k in keys)), None)
-    return columns, label, source, signature
+    own_export = all(key in positions for key in LITSCREEN_EXPORT_COLUMNS)
+    return columns, label, source, signature, own_export
 
 
 def _iter_lines(text: str) -> Iterator[str]:
@@ -132,7 +136,7 @@ def parse_csv(text: str) -> ParsedFile:
             header = next(reader, None)
         if header is None:
             raise ImportRejected(422, "Malformed CSV: no header row.")
-        columns, label_column, source_column, signature = _columns(header)
+        columns, label_column, source_column, signature, own_export = _columns(header)
         if not columns["title"]:
             found = ", ".join(repr(h) for h in header[:12]) + (" …" if len(header) > 12 else "")
             raise ImportRejected(
@@ -153,7 +157,8 @@ def parse_csv(text: str) -> ParsedFile:
                     f"header has {len(header)} (a stray delimiter or quote?).",
                 )
             parsed.records.append(
-                _row_to_record(index, row, columns, label_column, source_column, signature, unrecognised_labels)
+                _row_to_record(index, row, columns, label_column, source_column, signature, own_export,
+                               unrecognised_labels)
             )
             index += 1
     except csv.Error as exc:
@@ -185,6 +190,7 @@ def _row_to_record(
     label_column: int | None,
     source_column: int | None,
     signature: str | None,
+    own_export: bool,
     unrecognised_labels: dict[str, int],
 ) -> dict[str, Any]:
     def value(field: str) -> str | None:
@@ -203,9 +209,9 @@ def _row_to_record(
         elif not journal and not sources.recognise(source_value):
             journal = source_value  # Cochrane CSV: "Source" is the journal
     source_id = value("source_id")
-    source_database = sources.detect_source(
-        [value("source_database")], [source_value, source_id, value("links")]
-    ) or signature
+    # litscreen's own export lists every database: "Embase; PubMed"
+    named = (value("source_database") or "").split(sources.SOURCE_SEPARATOR)
+    source_database = sources.detect_source(named[:1], [source_value, source_id, value("links")]) or signature
     label = None
     if label_column is not None and label_column < len(row):
         label, recognised = normalise_label(row[label_column])
@@ -216,7 +222,8 @@ def _row_to_record(
         index,
         title=value("title"),
         abstract=value("abstract"),
-        authors=split_authors(value("authors")),
+        # litscreen's export joins authors with "; " (a single "Deshaies, Eric M" has no ';')
+        authors=clean_list((value("authors") or "").split(";")) if own_export else split_authors(value("authors")),
         year=year,
         journal=journal,
         doi=value("doi"),
@@ -226,4 +233,5 @@ def _row_to_record(
         label=label,
         record_type=record_types.from_label(value("record_type")),
         source_database=source_database,
+        source_databases=[sources.detect_source([name]) for name in named[1:] if name.strip()],
     )

@@ -109,15 +109,23 @@ def clean_list(values: Iterable[Any]) -> list[str]:
     return [text for text in (clean_text(value) for value in values) if text]
 
 
+INITIALS_ONLY = re.compile(r"^(?:[A-Z]\.?[ -]?){1,4}$")
+
+
 def split_authors(value: Any) -> list[str]:
-    """Authors from a list or a delimited string: ';' separates names when present, else ','. Never
-    de-duplicated."""
+    """Authors from a list or a delimited string: ';' separates names when present, else ',' (unless the parts
+    are "Surname, Initials" of one author: "Uno, Y."). Never de-duplicated."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
         return clean_list(value)
     text = str(value)
-    return clean_list(re.split(";" if ";" in text else ",", text))
+    if ";" in text:
+        return clean_list(text.split(";"))
+    parts = clean_list(text.split(","))
+    if any(INITIALS_ONLY.match(part) for part in parts[1:]):
+        return clean_list([text])
+    return parts
 
 
 def normalise_label(value: Any) -> tuple[str | None, bool]:

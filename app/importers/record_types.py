@@ -88,7 +88,7 @@ def from_bibtex(entry_type: str | None) -> str | None:
 def from_label(*labels: str | None) -> str | None:
     """The record type named by the first free-text document type that says one."""
     for label in labels:
-        text = (label or "").strip()
+        text = (label or "").replace("_", " ").strip()  # "book_chapter" (litscreen's own export) too
         if not text:
             continue
         for pattern, record_type in _LABEL_PATTERNS:

@@ -29,7 +29,7 @@ from app.importers.normalise import (
     text_lines,
 )
 from app.importers.parsed import ParsedFile
-from app.importers.sources import detect_source
+from app.importers.sources import SOURCE_SEPARATOR, detect_source
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ ACCESSION_NOTE = re.compile(r"Accession Number:\s*([^\s;]+)", re.IGNORECASE)
 LABEL_KEYWORD = "litscreen:label:"
 # Keywords litscreen's own RIS export adds (decisions and labels): not the record's own keywords.
 EXPORT_KEYWORD_PREFIX = "litscreen:"
-EXPORT_SOURCE_SEPARATOR = "; "
 
 
 def split_records(text: str) -> list[tuple[int, list[str]]]:
@@ -165,7 +164,8 @@ def _keywords_and_label(entry: dict[str, Any]) -> tuple[list[str], str | None]:
 def entry_to_record(index: int, entry: dict[str, Any]) -> dict[str, Any]:
     """A normalised record from one rispy entry."""
     keywords, label = _keywords_and_label(entry)
-    named = [part for value in _databases(entry) for part in value.split(EXPORT_SOURCE_SEPARATOR)]
+    named = [part for value in _databases(entry) for part in value.split(SOURCE_SEPARATOR)]
+    own_export = _is_export(entry)
     abstracts = _values(entry, "abstract") or _values(entry, "notes_abstract")
     source_id = _accession(entry)
     return make_record(
@@ -184,9 +184,10 @@ def entry_to_record(index: int, entry: dict[str, Any]) -> dict[str, Any]:
         source_id=source_id,
         label=label,
         record_type=record_types.from_ris(_first(entry, "type_of_reference")),
-        source_database=detect_source(named, [source_id, *_values(entry, "urls", "file_attachments2")]),
-        # litscreen's export lists every database a record was found in: "DB  - Embase; PubMed"
-        source_databases=[detect_source([name]) for name in named] if len(named) > 1 and _is_export(entry) else [],
+        source_database=detect_source(named, [] if own_export else [source_id, *_values(entry, "urls",
+                                                                                         "file_attachments2")]),
+        # litscreen's export lists every database a record was found in ("DB  - Embase; PubMed") and only those
+        source_databases=[detect_source([name]) for name in named] if own_export else [],
     )
 
 

@@ -21,6 +21,8 @@ CENTRAL = "CENTRAL"
 IEEE_XPLORE = "IEEE Xplore"
 ACADEMIC_SEARCH = "Academic Search Premier"
 PROQUEST = "ProQuest"
+# How litscreen's exports list the several databases a record was found in ("Embase; PubMed").
+SOURCE_SEPARATOR = "; "
 
 # (name, pattern) in the order tried; patterns cover names, vendor codes (Ovid ``D=psyc16``, EBSCOhost
 # ``db=aph``) and URLs.

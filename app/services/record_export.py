@@ -11,8 +11,8 @@ import logging
 from typing import Any
 
 from app.importers.record_types import ris_code
-from app.importers.ris import EXPORT_SOURCE_SEPARATOR as SOURCE_SEPARATOR
 from app.importers.ris import LABEL_KEYWORD
+from app.importers.sources import SOURCE_SEPARATOR
 from app.models import Literature
 
 logger = logging.getLogger(__name__)
