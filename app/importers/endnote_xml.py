@@ -9,13 +9,14 @@ Each value sits in ``<style>`` runs inside its element, so an element's text is 
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import iterparse
 
 from app.importers import record_types
 from app.importers.errors import ImportRejected
@@ -25,6 +26,7 @@ from app.importers.sources import PUBMED, detect_source
 
 logger = logging.getLogger(__name__)
 
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 SIGNATURE = re.compile(r"<records>\s*<record>|<record>\s*<database\b|<ref-type\b")
 
 
@@ -70,18 +72,20 @@ def record_from_xml(index: int, record: Element) -> dict[str, Any]:
 
 
 def parse_endnote_xml(text: str) -> ParsedFile:
-    """Parse an EndNote XML export into normalised records."""
+    """Parse an EndNote XML export into normalised records, one ``<record>`` at a time (each element is
+    emptied once read, so a large library never sits in memory as one tree)."""
+    body = XML_DECLARATION.sub("", text.lstrip("\ufeff"), count=1)  # the text is decoded already: parse as UTF-8
+    parsed = ParsedFile(records=[], format="endnote_xml")
     try:
-        root = fromstring(text.lstrip("\ufeff"), forbid_dtd=True)
+        for _event, element in iterparse(io.BytesIO(body.encode("utf-8")), events=("end",), forbid_dtd=True):
+            if element.tag == "record":
+                parsed.records.append(record_from_xml(len(parsed.records), element))
+                element.clear()  # an emptied element stays in <records>: ~100 bytes a record
     except DefusedXmlException as exc:
         raise ImportRejected(422, f"EndNote XML rejected: it declares a DTD or entities ({type(exc).__name__}); "
                                   "export the library again without them.") from exc
     except ParseError as exc:
         raise ImportRejected(422, f"Malformed EndNote XML: {exc}.") from exc
-    records = list(root.iter("record"))
-    if not records:
+    if not parsed.records:
         raise ImportRejected(422, "Malformed EndNote XML: no <record> element found.")
-    parsed = ParsedFile(records=[], format="endnote_xml")
-    for index, element in enumerate(records):
-        parsed.records.append(record_from_xml(index, element))
     return parsed

@@ -141,11 +141,15 @@ def normalise_label(value: Any) -> tuple[str | None, bool]:
     return None, False
 
 
+NON_WORD = re.compile(r"[\W_]+")
+
+
 def normalise_title(title: str) -> str:
     """Title for comparison: accents removed, case-folded, punctuation dropped, whitespace collapsed."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", stripped).split())
+    if not title.isascii():
+        decomposed = unicodedata.normalize("NFKD", title)
+        title = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(NON_WORD.sub(" ", title.casefold()).split())
 
 
 def title_key(title: str, year: int | None) -> str:

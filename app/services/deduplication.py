@@ -29,6 +29,7 @@ class ExistingRecord:
     year: int | None
     label: str | None
     source_databases: list[str] = field(default_factory=list)
+    empty_fields: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.importers import ImportRejected, parse_file
@@ -116,11 +116,20 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict
 
 
 def _existing_records(session: Session, project: Project) -> dict[int, ExistingRecord]:
+    """The identifying fields of the project's records, and which of the fields a copy can complete are empty."""
+    empty = [getattr(LITERATURE.c, name).is_(None).label(f"no_{name}") for name in MERGED_FIELDS]
     rows = session.execute(
         select(LITERATURE.c.id, LITERATURE.c.doi, LITERATURE.c.pmid, LITERATURE.c.title, LITERATURE.c.year,
-               LITERATURE.c.label, LITERATURE.c.source_databases).where(LITERATURE.c.project_id == project.id)
+               LITERATURE.c.label, LITERATURE.c.source_databases, *empty)
+        .where(LITERATURE.c.project_id == project.id)
     )
-    return {row.id: ExistingRecord(*row) for row in rows}
+    existing = {}
+    for row in rows:
+        record = ExistingRecord(row.id, row.doi, row.pmid, row.title, row.year, row.label,
+                                list(row.source_databases or []))
+        record.empty_fields = {name for name in MERGED_FIELDS if getattr(row, f"no_{name}")}
+        existing[row.id] = record
+    return existing
 
 
 def import_records(
@@ -208,7 +217,7 @@ def import_records(
         refused = len(rows) - imported
         for row in rows[:imported]:
             counts.imported(row["source_databases"])
-        _complete_existing(session, list(updates.values()))
+        _complete_existing(session, existing, list(updates.values()))
         batch.imported = imported
         batch.duplicates_in_file = duplicates_in_file
         batch.duplicates_existing = duplicates_existing + refused
@@ -258,16 +267,30 @@ def _row(project: Project, record: dict[str, Any], source_format: str, now: Any)
     }
 
 
-def _complete_existing(session: Session, updates: list[dict[str, Any]]) -> None:
-    """Fill what records already in the project lack from their new copies; add the copies' databases."""
+COMPLETE_EXISTING = (
+    update(LITERATURE)
+    .where(LITERATURE.c.id == bindparam("record_id"))
+    .values(**{name: func.coalesce(getattr(LITERATURE.c, name),
+                                   bindparam(f"new_{name}", type_=getattr(LITERATURE.c, name).type))
+               for name in MERGED_FIELDS},
+            label=bindparam("new_label"), source_databases=bindparam("new_sources", type_=ARRAY(Text)))
+)
+
+
+def _complete_existing(session: Session, existing: dict[int, ExistingRecord], updates: list[dict[str, Any]]) -> None:
+    """Fill what records already in the project lack from their new copies; add the copies' databases. Only
+    rows that change are written (one executemany)."""
+    params = []
     for values in updates:
-        changes: dict[str, Any] = {
-            name: func.coalesce(getattr(LITERATURE.c, name), values[name])
-            for name in MERGED_FIELDS if values.get(name) is not None
-        }
-        changes["label"] = values["label"]
-        changes["source_databases"] = values["source_databases"]
-        session.execute(update(LITERATURE).where(LITERATURE.c.id == values["id"]).values(**changes))
+        record = existing[values["id"]]
+        filled = {f"new_{name}": values.get(name) if name in record.empty_fields else None for name in MERGED_FIELDS}
+        if not any(v is not None for v in filled.values()) and values["label"] == record.label and \
+                values["source_databases"] == record.source_databases:
+            continue
+        params.append({"record_id": record.id, **filled, "new_label": values["label"],
+                       "new_sources": values["source_databases"]})
+    if params:
+        session.execute(COMPLETE_EXISTING, params)
 
 
 def list_literature(session: Session, project: Project, offset: int, limit: int) -> tuple[list[Literature], int]:
