@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from app.importers import record_types, sources
@@ -18,6 +17,7 @@ from app.importers.errors import ImportRejected
 from app.importers.normalise import (
     clean_list,
     clean_text,
+    iter_lines,
     make_record,
     normalise_label,
     parse_year,
@@ -111,25 +111,11 @@ def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int |
     return columns, label, source, signature, own_export
 
 
-def _iter_lines(text: str) -> Iterator[str]:
-    """Lines with their endings, lazily (io.StringIO would hold a 4-bytes-per-character copy of the file)."""
-    if "\n" not in text:
-        text = text.replace("\r", "\n")  # classic Mac line endings
-    start, length = 0, len(text)
-    while start < length:
-        end = text.find("\n", start)
-        if end == -1:
-            yield text[start:]
-            return
-        yield text[start:end + 1]
-        start = end + 1
-
-
 def parse_csv(text: str) -> ParsedFile:
     """Parse CSV text into normalised records."""
     first = _first_line(text)
     delimiter = detect_delimiter(first)
-    reader = csv.reader(_iter_lines(text), delimiter=delimiter, strict=True)
+    reader = csv.reader(iter_lines(text), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):

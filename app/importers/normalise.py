@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 DOI_PATTERN = re.compile(r"10\.\d{4,9}/\S+", re.IGNORECASE)
@@ -31,6 +31,20 @@ MAX_SOURCE_DATABASE_LENGTH = 200
 def text_lines(text: str) -> list[str]:
     """Lines split on LF, CRLF or CR only (``str.splitlines`` would also split inside a value at U+2028 etc.)."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """Lines with their endings, lazily (io.StringIO would hold a 4-bytes-per-character copy of the file)."""
+    if "\n" not in text:
+        text = text.replace("\r", "\n")  # classic Mac line endings
+    start, length = 0, len(text)
+    while start < length:
+        end = text.find("\n", start)
+        if end == -1:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
 
 
 def clean_text(value: Any) -> str | None:

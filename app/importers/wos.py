@@ -8,7 +8,6 @@ PubMed ID, ``UT`` accession number (``WOS:…``), ``PT``/``DT`` record type, ``D
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import re
 import warnings
@@ -18,7 +17,7 @@ import wosfile
 
 from app.importers import record_types
 from app.importers.errors import ImportRejected
-from app.importers.normalise import make_record, parse_year, split_authors, split_list
+from app.importers.normalise import iter_lines, make_record, parse_year, split_authors, split_list
 from app.importers.parsed import ParsedFile
 from app.importers.sources import WEB_OF_SCIENCE
 
@@ -82,8 +81,11 @@ def record_from_wos(index: int, raw: dict[str, str]) -> dict[str, Any]:
 
 
 def _read(reader_class: type, text: str, **kwargs: Any) -> list[dict[str, str]]:
+    """Every record of the file, read from a lazy line iterator (io.StringIO would hold a second copy of the
+    text at up to 4 bytes a character)."""
+    lines = (line.rstrip("\r\n") + "\n" for line in iter_lines(text.lstrip("\ufeff")))
     try:
-        return list(reader_class(io.StringIO(text.lstrip("\ufeff")), **kwargs))
+        return list(reader_class(lines, **kwargs))
     except (wosfile.ReadError, ValueError, csv.Error) as exc:
         raise ImportRejected(422, f"Malformed Web of Science export: {exc}.") from exc
 
@@ -99,7 +101,7 @@ def _parsed(raws: list[dict[str, str]], file_format: str) -> ParsedFile:
 
 def parse_wos_plain_text(text: str) -> ParsedFile:
     """Parse a WoS plain-text export (``savedrecs.txt``)."""
-    return _parsed(_read(wosfile.PlainTextReader, text.replace("\r\n", "\n")), "wos")
+    return _parsed(_read(wosfile.PlainTextReader, text), "wos")
 
 
 def parse_wos_tab_delimited(text: str) -> ParsedFile:
