@@ -102,11 +102,11 @@ def test_ebscohost_ris_and_csv_overlap(client, auth, project_id) -> None:
 
 
 def test_conflicting_labels_in_a_duplicate_group_are_a_warning(client, auth, project_id, database_url) -> None:
-    data = ("title,abstract,label_included,doi\n"
-            "Nudges for GPs,a,1,10.1000/n\n"
-            "Nudges for GPs (dup),b,0,10.1000/n\n"
-            "Defaults in pharmacy,c,0,\n"
-            "Defaults in pharmacy,d,0,\n").encode()
+    data = (b"title,abstract,label_included,doi\n"
+            b"Nudges for GPs,a,1,10.1000/n\n"
+            b"Nudges for GPs (dup),b,0,10.1000/n\n"
+            b"Defaults in pharmacy,c,0,\n"
+            b"Defaults in pharmacy,d,0,\n")
     answer = upload(client, auth, project_id, "labelled.csv", data).get_json()
     assert (answer["imported"], answer["duplicates"]) == (2, 2)
     conflicts = [w for w in answer["warnings"] if "conflicting human labels" in w]

@@ -95,7 +95,8 @@ def entry_to_record(index: int, entry: Entry) -> dict[str, Any]:
 
 def _merged_entry(block: DuplicateFieldKeyBlock) -> Entry:
     """The entry of a block that repeats fields, with one field per key, parsed like any other entry."""
-    entry: Entry = block.ignore_error_block
+    entry = block.ignore_error_block
+    assert isinstance(entry, Entry)  # bibtexparser: a DuplicateFieldKeyBlock always wraps its entry
     merged: dict[str, Field] = {}
     for item in entry.fields:
         key = item.key.lower()
@@ -127,21 +128,21 @@ def parse_bibtex(text: str) -> ParsedFile:
             block, (DuplicateFieldKeyBlock, DuplicateBlockKeyBlock)
         ):
             raise ImportRejected(
-                422, f"Malformed BibTeX: the entry starting on line {block.start_line + 1} cannot be parsed "
+                422, f"Malformed BibTeX: the entry starting on line {(block.start_line or 0) + 1} cannot be parsed "
                 f"({_first_line(block.error)})."
             )
         if isinstance(block, DuplicateFieldKeyBlock):
             key = getattr(block.ignore_error_block, "key", None) or "?"
             repeated = ", ".join(repr(name) for name in sorted(block.duplicate_keys))
             parsed.warnings.append(
-                f"BibTeX entry '{key}' (line {block.start_line + 1}) repeats {repeated}: imported with the first "
+                f"BibTeX entry '{key}' (line {(block.start_line or 0) + 1}) repeats {repeated}: imported with the first "
                 "value of each field (keyword lists joined)."
             )
             block = _merged_entry(block)
         elif isinstance(block, DuplicateBlockKeyBlock):
             # bibtexparser leaves such blocks raw (no middleware ran): parse the entry on its own.
-            block = next(iter(bibtexparser.parse_string(block.raw, parse_stack=_parse_stack()).entries),
-                         block.ignore_error_block)
+            reparsed = bibtexparser.parse_string(block.raw or "", parse_stack=_parse_stack()).entries
+            block = reparsed[0] if reparsed else (block.ignore_error_block or block)
         if isinstance(block, Entry):
             parsed.records.append(entry_to_record(index, block))
             index += 1

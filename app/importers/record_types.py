@@ -67,8 +67,8 @@ _LABEL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bdata ?set\b", DATASET),
         (r"patent", PATENT),
         (r"web ?page|web site|website|\bblog\b", WEBPAGE),
-        (r"journal|magazine|article|review|letter|editorial|erratum|comment|note\b|case report|trial|study|survey|"
-         r"short survey|meta-analysis|electronic article", JOURNAL_ARTICLE),
+        ((r"journal|magazine|article|review|letter|editorial|erratum|comment|note\b|case report|trial|study|"
+          r"survey|meta-analysis|electronic article"), JOURNAL_ARTICLE),
         (r"\bbooks?\b|monograph", BOOK),
         (r"report|standard|government", REPORT),
     )

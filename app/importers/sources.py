@@ -58,14 +58,12 @@ def recognise(value: str | None) -> str | None:
 def detect_source(named: Iterable[str | None] = (), hints: Iterable[str | None] = ()) -> str | None:
     """The database a record came from (see the module docstring for the order of evidence)."""
     names = [value.strip() for value in named if value and value.strip()]
-    for value in names:
-        recognised = recognise(value)
-        if recognised:
-            return recognised
+    for name in names:
+        if recognise(name):
+            return recognise(name)
     if names:
         return names[0]
-    for value in hints:
-        recognised = recognise(value)
-        if recognised:
-            return recognised
+    for hint in hints:
+        if recognise(hint):
+            return recognise(hint)
     return None

@@ -125,12 +125,12 @@ def find_possible_duplicates(session: Session, project: Project) -> list[dict[st
         return []
     ids = sorted({i for pair in pairs for i in pair})
     records = {r.id: r for r in session.scalars(select(Literature).where(Literature.id.in_(ids)))}
-    answer = [
+    answer: list[dict[str, Any]] = [
         {"literature_ids": sorted(pair), "reason": reason, "score": score,
          "records": [records[i] for i in sorted(pair)]}
         for pair, (reason, score) in pairs.items()
     ]
-    answer.sort(key=lambda item: (-item["score"], item["literature_ids"]))
+    answer.sort(key=lambda item: (-float(item["score"]), item["literature_ids"]))
     return answer
 
 
