@@ -4,6 +4,7 @@ from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
 from app.models.literature import Literature
+from app.models.llm_limits import LlmInflight, LlmRateSlot
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
 from app.models.user import ApiToken, User
@@ -13,6 +14,8 @@ __all__ = [
     "Base",
     "CacheEntry",
     "Literature",
+    "LlmInflight",
+    "LlmRateSlot",
     "Project",
     "ScreeningBatch",
     "ScreeningResult",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from app.cache import Cache, get_cache
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
 from app.llm.decision import DECISION_RULES, combine
+from app.llm.limits import FleetLimits, limiter_name
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompts import (
@@ -266,6 +267,19 @@ def _llm_cache_enabled(config: Mapping[str, Any]) -> bool:
     return value in ("on", "true", "1", "yes")
 
 
+def _has_database(config: Mapping[str, Any]) -> bool:
+    from flask import has_app_context
+
+    return has_app_context() or bool(config.get("SQLALCHEMY_DATABASE_URI"))
+
+
+def _limits_scope(config: Mapping[str, Any]) -> str:
+    value = str(setting(config, "LLM_LIMITS_SCOPE", "fleet")).strip().lower()
+    if value not in ("fleet", "process"):
+        raise ValueError(f"LLM_LIMITS_SCOPE must be fleet or process, got {value!r}")
+    return value
+
+
 def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
     """A Screener for a task's model snapshot; keys, limits and the cache come from ``config`` / environment."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
@@ -277,11 +291,18 @@ def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
         max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
         jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
     )
+    # fleet-wide limits live in the database; a process without one (a memory-only setup) limits itself
+    fleet_wide = _limits_scope(config) == "fleet" and _has_database(config)
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
+            settings = provider_settings(provider, config, entry.get("base_url"))
+            limits = None
+            if fleet_wide:
+                limits = FleetLimits(_engine_for(config), limiter_name(provider, settings.base_url), settings.rpm,
+                                     settings.max_concurrency, lease_seconds=settings.timeout + 30)
+            clients[provider] = ChatClient(settings, retry, limits=limits)
     cache: Cache | None = None
     if _llm_cache_enabled(config):
         cache = get_cache(config, _engine_for(config) if str(config.get("CACHE_BACKEND") or "postgres") != "memory"
