@@ -60,12 +60,10 @@ def test_fleet_limits_space_starts_across_threads(app, database_url: str) -> Non
     concurrent = [0, 0]
 
     def call() -> None:
-        with limits.in_flight():
+        with limits.request():
             with lock:
                 concurrent[0] += 1
                 concurrent[1] = max(concurrent[1], concurrent[0])
-            limits.wait_for_slot()
-            with lock:
                 starts.append(time.monotonic())
             time.sleep(0.02)
             with lock:
@@ -92,10 +90,10 @@ def test_a_dead_holder_stops_counting_when_its_lease_expires(app, database_url: 
     with app.app_context():
         engine = db.engine
     limits = FleetLimits(engine, "test|lease", rpm=6000, max_concurrency=1, lease_seconds=0.5)
-    assert limits._try_take("00000000-0000-0000-0000-000000000001")  # a holder that never releases (killed)
-    assert not limits._try_take("00000000-0000-0000-0000-000000000002")
+    assert limits._try_take("00000000-0000-0000-0000-000000000001") is not None  # never releases (killed)
+    assert limits._try_take("00000000-0000-0000-0000-000000000002") is None
     time.sleep(0.6)
-    with limits.in_flight():
+    with limits.request():
         with engine.connect() as conn:
             holders = conn.execute(text("SELECT count(*) FROM llm_inflight WHERE limiter = 'test|lease'")).scalar()
     assert holders == 1

@@ -169,8 +169,7 @@ class ChatClient:
 
     def _attempt(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatCompletion:
         body = {"model": model, "messages": messages, **params}
-        with self.limits.in_flight():
-            self.limits.wait_for_slot()
+        with self.limits.request():
             try:
                 response = self._post(body)
             except httpx.TimeoutException as exc:

@@ -44,17 +44,16 @@ TAKE_INFLIGHT = text("""
     RETURNING holder
 """)
 RELEASE_INFLIGHT = text("DELETE FROM llm_inflight WHERE holder = :holder")
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05       # first wait for a free in-flight place; doubles up to MAX_POLL_SECONDS
+MAX_POLL_SECONDS = 0.5
 
 
 class ProviderLimits(Protocol):
     """What the chat client asks of a provider's limits."""
 
-    def wait_for_slot(self) -> float:
-        """Block until a request may start; the seconds waited."""
-
-    def in_flight(self) -> Any:
-        """A context manager holding one of the provider's in-flight places."""
+    def request(self) -> Any:
+        """A context manager: blocks until a request may start (an in-flight place and a start slot), and
+        gives the place back when the request is done."""
 
 
 class ProcessLimits:
@@ -64,17 +63,18 @@ class ProcessLimits:
         self.limiter = RateLimiter(rpm)
         self._places = threading.BoundedSemaphore(max_concurrency)
 
-    def wait_for_slot(self) -> float:
-        return self.limiter.acquire()
-
     @contextmanager
-    def in_flight(self) -> Iterator[None]:
+    def request(self) -> Iterator[None]:
         with self._places:
+            self.limiter.acquire()
             yield
 
 
 class FleetLimits:
-    """The limits of the whole fleet, kept in PostgreSQL (``llm_rate_slots``, ``llm_inflight``)."""
+    """The limits of the whole fleet, kept in PostgreSQL (``llm_rate_slots``, ``llm_inflight``).
+
+    Taking a place and a start slot is one transaction; giving the place back is another.
+    """
 
     def __init__(self, engine: Any, limiter: str, rpm: int, max_concurrency: int, lease_seconds: float) -> None:
         if rpm < 1 or max_concurrency < 1:
@@ -85,27 +85,28 @@ class FleetLimits:
         self.max_concurrency = max_concurrency
         self.lease_seconds = lease_seconds
 
-    def wait_for_slot(self) -> float:
-        with self.engine.begin() as conn:
-            wait = float(conn.execute(RESERVE_SLOT, {"limiter": self.limiter, "interval": self.interval}).scalar_one())
-        if wait > 0:
-            time.sleep(wait)
-        return max(0.0, wait)
-
-    def _try_take(self, holder: str) -> bool:
+    def _try_take(self, holder: str) -> float | None:
+        """Take an in-flight place and the next start slot: seconds until the slot, or None when the fleet's
+        places are all taken."""
         params = {"limiter": self.limiter, "holder": holder, "lease": self.lease_seconds,
-                  "limit": self.max_concurrency}
+                  "limit": self.max_concurrency, "interval": self.interval}
         with self.engine.begin() as conn:
             conn.execute(LOCK_LIMITER, params)
             conn.execute(DROP_EXPIRED, params)
-            return conn.execute(TAKE_INFLIGHT, params).first() is not None
+            if conn.execute(TAKE_INFLIGHT, params).first() is None:
+                return None
+            return float(conn.execute(RESERVE_SLOT, params).scalar_one())
 
     @contextmanager
-    def in_flight(self) -> Iterator[None]:
+    def request(self) -> Iterator[None]:
         holder = str(uuid.uuid4())
-        while not self._try_take(holder):
-            time.sleep(POLL_SECONDS * (1 + random.random()))
+        poll = POLL_SECONDS
+        while (wait := self._try_take(holder)) is None:
+            time.sleep(poll * (0.5 + random.random()))
+            poll = min(MAX_POLL_SECONDS, poll * 2)
         try:
+            if wait > 0:
+                time.sleep(wait)
             yield
         finally:
             with self.engine.begin() as conn:
