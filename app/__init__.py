@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Flask
 
-from app.config import load_config
-from app.database_url import redact, resolve_database_url
 from app import extensions
+from app.config import load_config
+from app.db.url import redact, resolve_database_url
 
 logger = logging.getLogger(__name__)
 

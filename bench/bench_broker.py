@@ -224,7 +224,7 @@ def main() -> None:
     ours_db = database.create_database(admin)
     workdir = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     try:
-        from app.migrate import upgrade
+        from app.db.migrate import upgrade
 
         upgrade(ours_db)
         upgrade(stock_db)

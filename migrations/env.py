@@ -8,7 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.database_url import resolve_database_url
+from app.db.url import resolve_database_url
 from app.models import Base
 
 config = context.config

@@ -28,11 +28,11 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from app.client import ApiError, LitscreenClient
 from app.demo import dataset, report
 from app.demo.prisma import PrismaCounts, prisma_svg
-from app.demo.progress import TaskStalled, watch_task
 from app.demo.stack import ChildProcess, DemoError, DemoStack, free_port
+from app.terminal.client import ApiError, LitscreenClient
+from app.terminal.progress import TaskStalled, watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def prepare_database(instance: Path) -> tuple[str, str]:
     """
     import psycopg
 
-    from app.embedded import embedded_server_url
-    from app.migrate import upgrade
+    from app.db.embedded import embedded_server_url
+    from app.db.migrate import upgrade
 
     admin_url = embedded_server_url(instance)
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -110,7 +110,7 @@ def release_embedded_server(instance: Path) -> None:
     """
     import psutil
 
-    from app import embedded
+    from app.db import embedded
 
     server = embedded._server  # the handle this process took in embedded_server_url
     if server is not None:
@@ -305,7 +305,7 @@ class Demo:
     """One demo run (see the module docstring)."""
 
     def __init__(self, options: DemoOptions, console: Console) -> None:
-        from app.embedded import default_instance_dir
+        from app.db.embedded import default_instance_dir
 
         self.options = options
         self.console = console
