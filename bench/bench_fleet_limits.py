@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     admin = database.admin_url()
     url = database.create_database(admin)
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     upgrade(url)
     rows = []

@@ -7,10 +7,9 @@ import pytest
 
 from app.demo.dataset import INCLUSION_CRITERIA, PICOS, demo_subset, load_dataset
 from tests.support.processes import ProcessGroup
-from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixture)
+from tests.support.engine import (
     configure_app,
     engine_env,
-    fast_teardown,
     scalar,
     sim,
     start_run,

@@ -10,11 +10,10 @@ import pytest
 
 from app.llm.limits import FleetLimits
 from tests.support.processes import ProcessGroup
-from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixture)
+from tests.support.engine import (
     add_records,
     configure_app,
     engine_env,
-    fast_teardown,
     result_count,
     sim,
     start_run,
