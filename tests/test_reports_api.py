@@ -90,7 +90,7 @@ def test_audit_sample_review_and_bound(app, client, auth, project_id):
     assert len(sampled) == 20
     assert all(r.final_decision == "exclude" and r.manual_review_required for r in sampled)
     queue = client.get(f"/api/v1/asl/tasks/{task_id}/results?review=required", headers=auth).get_json()
-    assert {r["id"] for r in queue} == {r.id for r in sampled}
+    assert {r["id"] for r in queue} == {r.id for r in sampled} == set(body["result_ids"])
 
     for index, result in enumerate(sampled):
         decision = "include" if index == 0 else "exclude"

@@ -47,6 +47,7 @@ def draw_audit_sample(session: Session, task: ScreeningTask, size: int,
     session.commit()
     report = audit_report(session, task)
     report["added"] = len(chosen)
+    report["result_ids"] = sorted(chosen)
     return report
 
 

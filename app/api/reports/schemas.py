@@ -72,6 +72,7 @@ class AuditSchema(Schema):
     sample_for_1pct_bound = fields.Integer()
     meaning = fields.String()
     added = fields.Integer()
+    result_ids = fields.List(fields.Integer())
 
 
 class PrismaArgsSchema(Schema):
