@@ -8,12 +8,22 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from app.config import ConfigError, Settings, load_settings
 from app.extensions import db
+
+
+def _settings() -> Settings:
+    """The validated settings; a bad variable is a usage error naming it, not a traceback."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _create_app() -> Flask:
     from app import create_app
 
+    _settings()
     return create_app()
 
 
@@ -63,11 +73,10 @@ def db_downgrade(revision: str) -> None:
 @db_group.command("url", with_appcontext=False)
 def db_url() -> None:
     """Print the database URL every process uses (starts the embedded PostgreSQL if needed)."""
-    import os
-
     from app.db.url import resolve_database_url
 
-    click.echo(resolve_database_url(os.environ.get("DATABASE_URL"), os.environ.get("LITSCREEN_INSTANCE_DIR")))
+    database = _settings().database
+    click.echo(resolve_database_url(database.url, database.instance_dir))
 
 
 @db_group.command("stop", with_appcontext=False)

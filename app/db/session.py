@@ -31,12 +31,15 @@ class Database:
         return current_app.extensions[ENGINE_KEY]
 
     def init_app(self, app: Flask) -> None:
-        """Create the engine for ``app.config['SQLALCHEMY_DATABASE_URI']``."""
+        """Create the engine for ``app.config['SQLALCHEMY_DATABASE_URI']`` with the configured pool."""
+        from app.config import Settings
+
+        settings = Settings.of(app.config).database
         app.extensions[ENGINE_KEY] = create_engine(
             app.config["SQLALCHEMY_DATABASE_URI"],
             pool_pre_ping=True,
-            pool_size=int(app.config.get("DB_POOL_SIZE", 5)),
-            max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 10)),
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
         )
         app.extensions["litscreen_db"] = self
 

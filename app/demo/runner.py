@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from app.config import load_settings
 from app.demo import dataset, report
 from app.demo.stack import ChildProcess, DemoError, DemoStack, free_port
 from app.terminal.client import ApiError, LitscreenClient
@@ -353,7 +354,7 @@ class Demo:
     def _run(self) -> None:
         options, console = self.options, self.console
         console.rule("[bold]litscreen demo")
-        if os.environ.get("DATABASE_URL"):
+        if load_settings().database.url:
             console.print("[dim]DATABASE_URL is set; the demo ignores it and runs on its own embedded PostgreSQL "
                           "under instance/[/dim]")
         records = dataset.demo_subset(dataset.load_dataset(), options.records)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from app.terminal.client import ApiError, LitscreenClient, settings_from_env
+from app.terminal.client import DEFAULT_API_URL, ApiError, LitscreenClient
 from app.terminal.progress import watch_task
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,11 @@ def api_options(function: F) -> F:
 
 
 def make_client(api_url: str | None, token: str | None) -> LitscreenClient:
-    url, token = settings_from_env(api_url, token)
+    """A client for ``--api-url`` / ``--token`` (click reads LITSCREEN_API_URL / LITSCREEN_TOKEN for them)."""
     if not token:
         raise click.ClickException("no API token: set LITSCREEN_TOKEN (or pass --token); create one with "
                                    "`litscreen tokens create NAME`")
-    return LitscreenClient(url, token)
+    return LitscreenClient(api_url or DEFAULT_API_URL, token)
 
 
 def stderr_console() -> Console:
