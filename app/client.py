@@ -159,6 +159,12 @@ class LitscreenClient:
         files = {"file": (Path(path).name, data, "application/octet-stream")}
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files)
 
+    def attach_fulltexts(self, project_id: int, name: str, data: bytes, literature_id: int | None = None) -> dict:
+        """``POST /asl/projects/{id}/fulltexts``: one PDF (with ``literature_id``) or a ZIP of PDFs named by record."""
+        form = {"literature_id": str(literature_id)} if literature_id is not None else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/fulltexts",
+                          files={"file": (name, data, "application/octet-stream")}, data=form)
+
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
         return self._pages(f"{API_PREFIX}/asl/projects/{project_id}/literatures")
@@ -166,11 +172,13 @@ class LitscreenClient:
     # -- screening -----------------------------------------------------------------------------------------
 
     def start_screening(self, project_id: int, batch_size: int | None = None,
-                        task_type: str = "title_abstract") -> dict:
+                        task_type: str = "title_abstract", literature_ids: list[int] | None = None) -> dict:
         """``POST /asl/projects/{id}/screening`` (202): the new task."""
         body: dict[str, Any] = {"task_type": task_type}
         if batch_size:
             body["batch_size"] = batch_size
+        if literature_ids is not None:
+            body["literature_ids"] = literature_ids
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/screening", json=body)
 
     def task(self, task_id: int) -> dict:
@@ -191,7 +199,7 @@ class LitscreenClient:
         return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/cancel")
 
     def export(self, task_id: int, fmt: str = "csv") -> bytes:
-        """``GET /asl/tasks/{id}/export?format=csv|ris``: the file's bytes."""
+        """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
 
     def cache_stats(self) -> dict:
