@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.llm.fulltext_prompts import FIELD_NAMES, FULLTEXT_PROMPT_VERSION
 from app.models import Fulltext, Literature, Project, ScreeningResult, ScreeningTask
 from app.models.statuses import ResultStatus
+from app.services.fulltext.export_columns import fulltext_export_columns
 from app.services.fulltext.extractor import (
     DEFAULT_FULLTEXT_CACHE_TTL_SECONDS,
     FULLTEXT_CACHE_PREFIX,
@@ -30,7 +31,6 @@ from app.services.fulltext.extractor import (
     fulltext_cache_ttl,
     model_contexts,
 )
-from app.services.fulltext.export_columns import fulltext_export_columns
 from app.services.fulltext.items import title_abstract_passed
 from app.services.kinds.base import (
     BatchContext,
