@@ -17,7 +17,7 @@ from tests.fulltext_support import (
     upload,
     zip_of,
 )
-from tests.test_engine_support import query
+from tests.support.engine import query
 
 
 def test_one_pdf_is_attached_and_summarised(client, auth, database_url) -> None:

@@ -13,14 +13,11 @@ import pytest
 
 from tests.fulltext_support import QUALITATIVE, RCT, REVIEW, attach_all, heart_failure_project, pdf_bytes, upload
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_support import (  # noqa: F401  (beat and fast_teardown are fixtures)
+from tests.support.engine import (
     add_records,
-    beat,
     configure_app,
     duplicate_results,
     engine_env,
-    fast_teardown,
-    query,
     result_count,
     scalar,
     sim,

@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from app.client import LitscreenClient
-from app.demo.progress import TaskStalled, watch_task
+from app.terminal.client import LitscreenClient
+from app.terminal.progress import TaskStalled, watch_task
 from app.demo.stack import DemoError
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Exports of a run: CSV (one row per item, the columns its task kind declares) and RIS (literature kinds).
+"""Exports of a run: CSV and XLSX (one row per item, the columns its task kind declares) and RIS (literature
+kinds).
 
 The RIS file is written with ``rispy`` so reference managers (Zotero, EndNote) and Covidence can re-import it:
 standard tags only, the screening decision and the models' reasons in a note (``N1``) and the decision as a
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.models import Literature, ScreeningResult, ScreeningTask
 from app.services.kinds import get_kind
 
-EXPORT_FORMATS = ("csv", "ris")
+EXPORT_FORMATS = ("csv", "ris", "xlsx")
 
 
 def export_csv(session: Session, task: ScreeningTask) -> str:
@@ -30,6 +31,30 @@ def export_csv(session: Session, task: ScreeningTask) -> str:
     for result, item in kind.export_items(session, task):
         writer.writerow([column.value(result, item) for column in columns])
     return out.getvalue()
+
+
+def export_xlsx(session: Session, task: ScreeningTask) -> bytes:
+    """The task's results as an XLSX workbook (openpyxl, write-only), the same columns as the CSV."""
+    from openpyxl import Workbook
+
+    kind = get_kind(task.task_type)
+    columns = kind.export_columns(task)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=f"task {task.id}"[:31])
+    sheet.append([column.header for column in columns])
+    for result, item in kind.export_items(session, task):
+        sheet.append([_cell(column.value(result, item)) for column in columns])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A value openpyxl can store (text for anything that is not a number; no control characters)."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 32)[:32767]
 
 
 def _note(result: ScreeningResult) -> str:

@@ -273,13 +273,9 @@ def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine |
     return get_cache(settings, engine if settings.cache.backend != "memory" else None)
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
-                   cache_prefix: str = LLM_CACHE_PREFIX,
-                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
-    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
-    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
-    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
-    if not models:
+def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None) -> dict[str, ChatClient]:
+    """One chat client per provider of a task's model snapshot, with the configured retry policy (any kind)."""
+    if not snapshot.get("models"):
         raise NoModelsConfigured("the model snapshot names no models")
     settings = Settings.of(config)
     llm = settings.llm
@@ -290,5 +286,16 @@ def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, 
         provider = entry["provider"]
         if provider not in clients:
             clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
-    return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
+    return clients
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
+    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
+    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
+    clients = chat_clients(snapshot, config)
+    return Screener(models, clients, cache, price_table(Settings.of(config)),
+                    snapshot.get("decision_rule") or "unanimous",
                     cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

@@ -18,18 +18,17 @@ from app.cache import get_cache
 from app.extensions import db
 from app.models import Literature, Project
 from app.services.fulltext.attach import AttachRejected, attach_fulltexts, fulltext_of
-from app.settings import int_setting
+from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
 blp = Blueprint("fulltexts", __name__, url_prefix="/api/v1/asl", description="Full texts (PDF) of records")
 
-DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MULTIPART_ALLOWANCE = 64 * 1024
 
 
 def _max_upload() -> int:
-    return int_setting(current_app.config, "FULLTEXT_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
+    return Settings.of(current_app.config).fulltext.max_upload_bytes
 
 
 @blp.before_request
@@ -62,9 +61,10 @@ class ProjectFulltexts(MethodView):
         if not data:
             api_abort(422, "The uploaded file is empty.", errors={"file": ["Empty file."]})
         session = db.session()
+        settings = Settings.of(current_app.config)
         try:
             summary = attach_fulltexts(session, project, upload.filename or "upload.pdf", data, literature_id,
-                                       get_cache(current_app.config), current_app.config)
+                                       get_cache(settings), settings)
         except AttachRejected as exc:
             session.rollback()
             api_abort(exc.status, exc.message, errors={exc.field: [exc.message]})

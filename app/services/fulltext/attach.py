@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.cache import Cache
 from app.models import Fulltext, Literature, Project
 from app.services.fulltext.pdf_text import PdfLimits, PdfRejected, PdfText, looks_like_pdf, pdf_cache_ttl, pdf_text
-from app.settings import float_setting, int_setting
+from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,10 @@ class ZipLimits:
     max_uncompressed: int = DEFAULT_MAX_ZIP_UNCOMPRESSED_BYTES
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> ZipLimits:
-        """The limits from the Flask config or environment."""
-        return cls(int_setting(config, "FULLTEXT_MAX_ZIP_ENTRIES", DEFAULT_MAX_ZIP_ENTRIES),
-                   float_setting(config, "FULLTEXT_MAX_ZIP_RATIO", DEFAULT_MAX_ZIP_RATIO),
-                   int_setting(config, "FULLTEXT_MAX_ZIP_UNCOMPRESSED_BYTES", DEFAULT_MAX_ZIP_UNCOMPRESSED_BYTES))
+    def from_config(cls, config: Mapping[str, Any] | Settings | None) -> ZipLimits:
+        """The limits of ``config`` (``FULLTEXT_MAX_ZIP_ENTRIES``, ``…_RATIO``, ``…_UNCOMPRESSED_BYTES``)."""
+        settings = Settings.of(config).fulltext
+        return cls(settings.max_zip_entries, settings.max_zip_ratio, settings.max_zip_uncompressed)
 
 
 @dataclass
@@ -130,7 +129,7 @@ class FulltextAttacher:
     """Collects the usable PDFs of one upload and writes them in one transaction (``commit``)."""
 
     def __init__(self, session: Session, project: Project, cache: Cache | None,
-                 config: Mapping[str, Any] | None) -> None:
+                 config: Mapping[str, Any] | Settings | None) -> None:
         self.session = session
         self.project = project
         self.cache = cache
@@ -257,7 +256,7 @@ def is_zip(data: bytes) -> bool:
 
 
 def attach_fulltexts(session: Session, project: Project, filename: str, data: bytes, literature_id: int | None,
-                     cache: Cache | None, config: Mapping[str, Any] | None) -> AttachSummary:
+                     cache: Cache | None, config: Mapping[str, Any] | Settings | None) -> AttachSummary:
     """Attach one PDF to ``literature_id``, or every PDF of a ZIP by name. AttachRejected for a bad request."""
     attacher = FulltextAttacher(session, project, cache, config)
     if is_zip(data):

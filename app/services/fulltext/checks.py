@@ -1,73 +1,63 @@
-"""Full-text checks on top of the shared extraction primitives: which page a quote is on; do two values agree.
+"""Full-text checks on top of the shared extraction primitives (``app/services/extraction``).
 
-``locate_quote`` compares with normalised whitespace, dashes and line-break hyphenation (so ``treat-\\nment``
-in a PDF's text matches a quote saying ``treatment``), page by page and then across page breaks.
-``values_agree`` compares by field kind: ``category`` (study designs by their canonical name), ``counts`` (the
-set of numbers), ``duration`` (in days) and ``text`` (content-word overlap).
+``locate_quote``: the page a quote is on (the model's page first), with the primitives' normalisation of
+whitespace, case, dashes and line-break hyphenation (``treat-\\nment`` matches ``treatment``).
+``values_agree``: do two models' values of a field say the same, by the field's kind — ``category`` (study designs
+by their canonical name, as an enum), ``counts`` (the set of numbers, as a list), ``duration`` (converted to days,
+within 5 %), ``text`` (free text: equal after normalisation, or sharing at least half their content words).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from app.llm.fulltext_prompts import design_of
+from app.llm.fulltext_prompts import DESIGNS, design_of
+from app.services.extraction import FieldSpec, NormalisationError, normalise_value, verify_evidence
+from app.services.extraction import values_agree as typed_values_agree
+from app.services.extraction import verify_evidence_in_pages
 
-_DASHES = re.compile(r"[\u2010\u2011\u2012\u2013\u2014\u2212\u00ad]")
-_LINEBREAK_HYPHEN = re.compile(r"-\s+")   # "treat-\nment", or "treat- ment" once whitespace is collapsed
-_NON_WORD = re.compile(r"[^\w%.<>=]+")
-_WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                       r"eighteen|twenty-four)\s*-?\s*(day|week|month|year)s?", re.IGNORECASE)
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "eighteen": 18, "twenty-four": 24}
-_DAYS = {"day": 1, "week": 7, "month": 30.44, "year": 365.25}
-STOPWORDS = frozenset("a an and are as at be by for from in into is of on or the this that to was were with "
-                      "we our their its were has have had not no".split())
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "eighteen": "18"}
+STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "of",
+                       "on", "or", "the", "this", "that", "to", "was", "were", "with", "we", "our", "their", "its",
+                       "has", "have", "had", "not", "no"])
 TEXT_AGREEMENT = 0.5
+MIN_QUOTE_CHARS = 8
 
-def normalise_for_matching(text: str) -> str:
-    """Lower-cased text with unified dashes, line-break hyphenation undone, punctuation and spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
-    text = _DASHES.sub("-", text)
-    text = _LINEBREAK_HYPHEN.sub("", text)
-    text = text.replace("-", "")
-    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+DESIGN_SPEC = FieldSpec("study_design", "enum", enum=tuple(name for name, _markers in DESIGNS) + ("other",))
+COUNTS_SPEC = FieldSpec("participants", "list")
+DURATION_SPEC = FieldSpec("follow_up_duration", "number", unit="day", tolerance=0.05)
+TEXT_SPEC = FieldSpec("text", "string")
 
 
 def locate_quote(quote: str, page_texts: list[str], hint: int | None = None) -> int | None:
     """The 1-based page holding ``quote`` (the hinted page first), or None when the text does not contain it."""
-    needle = normalise_for_matching(quote)
-    if len(needle) < 8:
+    if len(quote.strip()) < MIN_QUOTE_CHARS:
         return None   # too short to mean anything as evidence
-    order = list(range(1, len(page_texts) + 1))
-    if hint and 1 <= hint <= len(page_texts):
-        order.remove(hint)
-        order.insert(0, hint)
-    normalised = {page: normalise_for_matching(page_texts[page - 1]) for page in order}
-    for page in order:
-        if needle in normalised[page]:
-            return page
-    # a quote running over a page break: find it in the joined text, report the page it starts on
-    joined = ""
-    starts: list[tuple[int, int]] = []
-    for page in range(1, len(page_texts) + 1):
-        starts.append((len(joined), page))
-        joined += normalised[page] + " "
-    at = joined.find(needle)
-    if at < 0:
-        return None
-    return max(page for start, page in starts if start <= at)
+    if hint and 1 <= hint <= len(page_texts) and verify_evidence(quote, page_texts[hint - 1]).verified:
+        return hint
+    match = verify_evidence_in_pages(quote, page_texts)
+    return match.page if match.verified else None
+
+
+def _design(value: str) -> str:
+    canonical = design_of(value)
+    return canonical if canonical in DESIGN_SPEC.enum else "other"   # type: ignore[operator]
 
 
 def _days(value: str) -> float | None:
-    match = _DURATION.search(value)
+    text = value.lower()
+    for word, digits in _NUMBER_WORDS.items():
+        text = re.sub(rf"\b{word}\b", digits, text)
+    match = re.search(r"\d+(?:\.\d+)?\s*-?\s*(?:days?|weeks?|months?|years?)\b", text)
     if not match:
         return None
-    amount = match.group(1).lower()
-    number = _NUMBER_WORDS.get(amount) or float(amount)
-    return float(number) * _DAYS[match.group(2).lower()]
+    try:
+        return float(normalise_value(match.group(0).replace("-", " "), DURATION_SPEC))
+    except NormalisationError:
+        return None
 
 
 def _content_words(value: str) -> set[str]:
@@ -79,16 +69,16 @@ def values_agree(kind: str, first: str | None, second: str | None) -> bool:
     if first is None or second is None:
         return first is None and second is None
     if kind == "category":
-        return design_of(first) == design_of(second)
+        return typed_values_agree(_design(first), _design(second), DESIGN_SPEC)
     if kind == "counts":
-        a, b = set(_NUMBER.findall(first)), set(_NUMBER.findall(second))
+        a, b = _NUMBER.findall(first), _NUMBER.findall(second)
         if a or b:
-            return a == b
+            return typed_values_agree(a, b, COUNTS_SPEC)
     if kind == "duration":
         a_days, b_days = _days(first), _days(second)
         if a_days is not None and b_days is not None:
-            return abs(a_days - b_days) <= 0.05 * max(a_days, b_days)
+            return typed_values_agree(a_days, b_days, DURATION_SPEC)
+    if typed_values_agree(first, second, TEXT_SPEC):
+        return True
     a_words, b_words = _content_words(first), _content_words(second)
-    if not a_words or not b_words:
-        return normalise_for_matching(first) == normalise_for_matching(second)
-    return len(a_words & b_words) / len(a_words | b_words) >= TEXT_AGREEMENT
+    return bool(a_words and b_words) and len(a_words & b_words) / len(a_words | b_words) >= TEXT_AGREEMENT

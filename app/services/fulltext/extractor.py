@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.cache import Cache
+from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable
 from app.llm.fulltext_prompts import (
     FULLTEXT_PROMPT_VERSION,
@@ -39,7 +40,6 @@ from app.llm.models import ModelSpec
 from app.llm.pricing import estimate_cost
 from app.services.fulltext.fields import combine_fields, fields_needing_review
 from app.services.fulltext.sections import DocumentPart, plan_parts
-from app.settings import float_setting, int_setting, setting
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +117,16 @@ def fulltext_cache_key(prefix: str, provider: str, model: str, prompt_version: s
     return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
-def fulltext_cache_ttl(config: Mapping[str, Any] | None, default: float | None = DEFAULT_FULLTEXT_CACHE_TTL_SECONDS
-                       ) -> float | None:
+def fulltext_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
     """``FULLTEXT_CACHE_TTL_SECONDS`` (default 1 hour; 0 = no expiry)."""
-    ttl = float_setting(config, "FULLTEXT_CACHE_TTL_SECONDS", default if default is not None else 0)
+    ttl = Settings.of(config).fulltext.cache_ttl
     return ttl if ttl > 0 else None
 
 
-def model_contexts(config: Mapping[str, Any] | None, model_keys: list[str]) -> dict[str, int]:
-    """Context window (tokens) per ``provider:model``: ``FULLTEXT_MODEL_CONTEXT`` JSON, else the default."""
-    default = int_setting(config, "FULLTEXT_CONTEXT_TOKENS", DEFAULT_CONTEXT_TOKENS)
-    raw = setting(config, "FULLTEXT_MODEL_CONTEXT")
-    overrides = json.loads(raw) if isinstance(raw, str) and raw.strip() else dict(raw or {})
-    if not isinstance(overrides, dict):
-        raise ValueError("FULLTEXT_MODEL_CONTEXT must be a JSON object of provider:model -> tokens")
-    return {key: int(overrides.get(key, default)) for key in model_keys}
+def model_contexts(config: Mapping[str, Any] | Settings | None, model_keys: list[str]) -> dict[str, int]:
+    """Context window (tokens) per ``provider:model``: ``FULLTEXT_MODEL_CONTEXT``, else FULLTEXT_CONTEXT_TOKENS."""
+    settings = Settings.of(config).fulltext
+    return {key: settings.context_for(key) for key in model_keys}
 
 
 def combine_decisions(decisions: list[str]) -> tuple[str, bool]:
@@ -312,28 +307,16 @@ def _sections(part: DocumentPart, parts: int) -> list[str] | None:
     return part.sections if parts > 1 else None
 
 
-def build_extractor(snapshot: Mapping[str, Any], config: Mapping[str, Any], cache: Cache | None,
+def build_extractor(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None, cache: Cache | None,
                     cache_prefix: str = FULLTEXT_CACHE_PREFIX,
                     cache_ttl: float | None = DEFAULT_FULLTEXT_CACHE_TTL_SECONDS) -> FulltextExtractor:
-    """A FulltextExtractor for a task's model snapshot; keys and limits from ``config`` / environment."""
-    from app.llm.client import RetryPolicy
+    """A FulltextExtractor for a task's model snapshot (its frozen contexts); keys and limits from ``config``."""
     from app.llm.pricing import price_table
-    from app.llm.providers import provider_settings
+    from app.services.record_screening import chat_clients
 
+    settings = Settings.of(config)
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
-    if not models:
-        raise ValueError("the model snapshot names no models")
-    retry = RetryPolicy(
-        max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
-        initial_wait=float_setting(config, "LLM_RETRY_INITIAL_SECONDS", 1.0),
-        max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
-        jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
-    )
-    clients: dict[str, ChatClient] = {}
-    for entry in snapshot["models"]:
-        if entry["provider"] not in clients:
-            clients[entry["provider"]] = ChatClient(provider_settings(entry["provider"], config, entry.get("base_url")),
-                                                    retry)
-    contexts = dict(snapshot.get("contexts") or model_contexts(config, [m.key for m in models]))
-    return FulltextExtractor(models, clients, cache, price_table(config), contexts, cache_prefix, cache_ttl,
-                             str(snapshot.get("fulltext_prompt_version") or FULLTEXT_PROMPT_VERSION))
+    clients = chat_clients(snapshot, settings)
+    contexts = dict(snapshot.get("contexts") or model_contexts(settings, [m.key for m in models]))
+    return FulltextExtractor(models, clients, cache, price_table(settings), contexts, cache_prefix, cache_ttl,
+                             str(snapshot.get("prompt_version") or FULLTEXT_PROMPT_VERSION))

@@ -17,7 +17,7 @@ import pypdf
 from pypdf.errors import PdfReadError
 
 from app.cache import Cache
-from app.settings import float_setting, int_setting
+from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,10 @@ class PdfLimits:
     max_pages: int = DEFAULT_MAX_PAGES
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> PdfLimits:
-        """The limits from the Flask config or environment."""
-        return cls(int_setting(config, "FULLTEXT_MAX_PDF_BYTES", DEFAULT_MAX_PDF_BYTES),
-                   int_setting(config, "FULLTEXT_MAX_PAGES", DEFAULT_MAX_PAGES))
+    def from_config(cls, config: Mapping[str, Any] | Settings | None) -> PdfLimits:
+        """The limits of ``config`` (``FULLTEXT_MAX_PDF_BYTES``, ``FULLTEXT_MAX_PAGES``)."""
+        settings = Settings.of(config).fulltext
+        return cls(settings.max_pdf_bytes, settings.max_pages)
 
 
 @dataclass
@@ -147,7 +147,7 @@ def pdf_text(data: bytes, cache: Cache | None, limits: PdfLimits | None = None,
     return text
 
 
-def pdf_cache_ttl(config: Mapping[str, Any] | None) -> float | None:
+def pdf_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
     """``PDF_CACHE_TTL_SECONDS`` (default 30 days; 0 = no expiry)."""
-    ttl = float_setting(config, "PDF_CACHE_TTL_SECONDS", DEFAULT_PDF_CACHE_TTL_SECONDS)
+    ttl = Settings.of(config).fulltext.pdf_cache_ttl
     return ttl if ttl > 0 else None

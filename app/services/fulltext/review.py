@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.llm.fulltext_prompts import EXCLUSION_REASONS
 from app.models import ScreeningResult, User
 from app.services.fulltext.fields import fields_needing_review
+from app.services.screening_results import REVIEW_DECISIONS
 
 
 class FieldReviewRejected(ValueError):
@@ -54,6 +57,29 @@ def apply_exclusion_reason(result: ScreeningResult, decision: str | None, reason
         result.exclusion_reason = reason
     elif decision == "exclude" and not result.exclusion_reason:
         result.exclusion_reason = "other"
+
+
+def review_result_fields(session: Session, user: User, result: ScreeningResult, review: Mapping[str, Any]) -> None:
+    """A PATCH of a result: reviewed fields, the exclusion reason and the decision, in one transaction.
+
+    ``review``: ``{review_decision?, note?, exclusion_reason?, fields?: {name: {value, note?}}}``. Nothing is
+    written when a field name is unknown (FieldReviewRejected).
+    """
+    decision = review.get("review_decision")
+    if review.get("fields"):
+        apply_field_reviews(result, user, review["fields"])
+    if decision is not None or review.get("exclusion_reason") is not None:
+        apply_exclusion_reason(result, decision, review.get("exclusion_reason"))
+    if decision is not None:
+        if decision not in REVIEW_DECISIONS:
+            raise FieldReviewRejected("review_decision", f"review_decision must be one of {', '.join(REVIEW_DECISIONS)}")
+        result.review_decision = decision
+        result.review_note = review.get("note")
+        result.reviewer_id = user.id
+        result.reviewed_at = datetime.now(timezone.utc)
+        result.final_decision = decision
+    refresh_review_required(result)
+    session.commit()
 
 
 def refresh_review_required(result: ScreeningResult) -> None:

@@ -157,7 +157,7 @@ class FulltextKind(TaskKind):
         documents = {r.id: Document(r.id, r.title or "", list(r.page_texts)) if r.text_available else None
                      for r in rows}
         extractor = build_extractor(dict(context.model_config), context.config, context.cache, self.cache_prefix,
-                                    fulltext_cache_ttl(context.config, self.cache_ttl_seconds))
+                                    fulltext_cache_ttl(context.config))
         return FulltextProcessor(extractor, criteria, documents, {r.id for r in rows})
 
     def result_fields(self, task: ScreeningTask) -> list[str]:
