@@ -18,6 +18,7 @@ from tests.support.engine import (
     configure_app,
     duplicate_results,
     engine_env,
+    query,
     result_count,
     scalar,
     sim,
@@ -123,8 +124,8 @@ def test_resume_after_kill9_pays_no_finished_document_twice(app, client, auth, d
     beat(env)
     task = start_run(client, auth, project_id, task_type="fulltext", literature_ids=record_ids, batch_size=12)
 
-    cursor_at_kill = wait_for(lambda: scalar(database_url, "SELECT cursor FROM screening_batches WHERE task_id = %s "
-                                                           "AND cursor >= 3 AND cursor < size", task["id"]),
+    cursor_at_kill = wait_for(lambda: query(database_url, "SELECT cursor FROM screening_batches WHERE task_id = %s "
+                                                          "AND cursor >= 3 AND cursor < size", task["id"]),
                               timeout=60, interval=0.05, message="the batch past its third checkpoint")
     ProcessGroup.kill_tree(victim)   # kill -9 of the worker and its pool child
     victim.wait(timeout=10)
