@@ -12,7 +12,6 @@ import openpyxl
 import pytest
 
 from tests.fulltext_support import QUALITATIVE, RCT, REVIEW, attach_all, heart_failure_project, pdf_bytes, upload
-from tests.support.processes import ProcessGroup, wait_for
 from tests.support.engine import (
     add_records,
     configure_app,
@@ -26,6 +25,7 @@ from tests.support.engine import (
     start_run,
     wait_final,
 )
+from tests.support.processes import ProcessGroup, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 

@@ -7,7 +7,15 @@ from app.extensions import db
 from app.models import Project, ScreeningResult, ScreeningTask
 from app.services.fulltext.prisma import fulltext_prisma_counts
 from app.services.kinds import TaskScope, get_kind
-from tests.fulltext_support import QUALITATIVE, RCT, REVIEW, add_matching_records, heart_failure_project, pdf_bytes, upload
+from tests.fulltext_support import (
+    QUALITATIVE,
+    RCT,
+    REVIEW,
+    add_matching_records,
+    heart_failure_project,
+    pdf_bytes,
+    upload,
+)
 
 
 def title_abstract_outcome(app, project_id: int, decisions: dict[int, str]) -> int:

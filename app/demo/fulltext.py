@@ -20,9 +20,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from app.demo.stack import DemoError
 from app.terminal.client import LitscreenClient
 from app.terminal.progress import TaskStalled, watch_task
-from app.demo.stack import DemoError
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def prisma_counts(database_url: str, project_id: int) -> dict[str, Any]:
 def results_table(results: list[dict[str, Any]]) -> Table:
     """One line per study: decision, exclusion reason, fields reported / verified / agreed, fields to review."""
     table = Table(title="Full-text screening (simulated models)", show_lines=False)
-    for column in ("record", "decision", "exclusion reason", "fields reported", "verified", "agreed", "to review"):
+    table.add_column("record", no_wrap=True, max_width=28, overflow="ellipsis")
+    for column in ("decision", "exclusion reason", "fields reported", "verified", "agreed", "to review"):
         table.add_column(column)
     for result in results:
         fields = result.get("fields") or {}

@@ -15,10 +15,10 @@ from app.api.errors import api_abort
 from app.api.fulltexts.schemas import AttachSummarySchema, FulltextSummarySchema, FulltextUploadSchema
 from app.api.projects.routes import load_project
 from app.cache import get_cache
+from app.config import Settings
 from app.extensions import db
 from app.models import Literature, Project
 from app.services.fulltext.attach import AttachRejected, attach_fulltexts, fulltext_of
-from app.config import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.llm.fulltext_prompts import EXCLUSION_REASONS
-
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services.export import EXPORT_FORMATS
 from app.services.kinds import task_types

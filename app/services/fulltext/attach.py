@@ -23,9 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app.cache import Cache
+from app.config import Settings
 from app.models import Fulltext, Literature, Project
 from app.services.fulltext.pdf_text import PdfLimits, PdfRejected, PdfText, looks_like_pdf, pdf_cache_ttl, pdf_text
-from app.config import Settings
 
 logger = logging.getLogger(__name__)
 

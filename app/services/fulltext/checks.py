@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 
 from app.llm.fulltext_prompts import DESIGNS, design_of
-from app.services.extraction import FieldSpec, NormalisationError, normalise_value, verify_evidence
+from app.services.extraction import (
+    FieldSpec,
+    NormalisationError,
+    normalise_value,
+    verify_evidence,
+    verify_evidence_in_pages,
+)
 from app.services.extraction import values_agree as typed_values_agree
-from app.services.extraction import verify_evidence_in_pages
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _WORD = re.compile(r"[a-z0-9]+")

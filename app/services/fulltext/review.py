@@ -72,7 +72,8 @@ def review_result_fields(session: Session, user: User, result: ScreeningResult, 
         apply_exclusion_reason(result, decision, review.get("exclusion_reason"))
     if decision is not None:
         if decision not in REVIEW_DECISIONS:
-            raise FieldReviewRejected("review_decision", f"review_decision must be one of {', '.join(REVIEW_DECISIONS)}")
+            raise FieldReviewRejected("review_decision",
+                                      f"review_decision must be one of {', '.join(REVIEW_DECISIONS)}")
         result.review_decision = decision
         result.review_note = review.get("note")
         result.reviewer_id = user.id
