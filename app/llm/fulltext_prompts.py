@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.llm.prompts import InvalidOutput, json_object
+
 FULLTEXT_PROMPT_VERSION = "asl-ft-2026-12-v1"
 DECISIONS = ("include", "exclude", "uncertain")
 EXCLUSION_REASONS = ("wrong population", "wrong intervention", "wrong comparator", "wrong outcomes",
@@ -91,10 +93,9 @@ def design_of(value: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text))
 
 
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL | re.IGNORECASE)
 
 
-class InvalidFulltextOutput(ValueError):
+class InvalidFulltextOutput(InvalidOutput):
     """The answer is not the JSON object the prompt asks for; the message says why."""
 
 
@@ -198,16 +199,10 @@ def _field(name: str, raw: Any) -> FieldAnswer:
 
 def parse_answer(content: str) -> FulltextAnswer:
     """Validate a model's answer; InvalidFulltextOutput says what is wrong. Fields left out count as null."""
-    text = content.strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidFulltextOutput(f"not JSON ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidFulltextOutput("the answer is not a JSON object")
+        data = json_object(content)
+    except InvalidOutput as exc:
+        raise InvalidFulltextOutput(str(exc)) from None
     decision = data.get("decision")
     if not isinstance(decision, str) or decision.strip().lower() not in DECISIONS:
         raise InvalidFulltextOutput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")

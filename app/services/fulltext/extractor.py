@@ -10,8 +10,6 @@ A cached answer costs 0 tokens (nothing was paid); tokens and cost are summed pe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -40,21 +38,13 @@ from app.llm.models import ModelSpec
 from app.llm.pricing import estimate_cost
 from app.services.fulltext.fields import combine_fields, fields_needing_review
 from app.services.fulltext.sections import DocumentPart, plan_parts
+from app.services.record_screening import Criteria, chat_clients, llm_cache_key
 
 logger = logging.getLogger(__name__)
 
 FULLTEXT_CACHE_PREFIX = "asl:fulltext:"
 DEFAULT_FULLTEXT_CACHE_TTL_SECONDS = 3600.0
 DEFAULT_CONTEXT_TOKENS = 64000
-
-
-@dataclass
-class Criteria:
-    """What a document is judged against."""
-
-    picos: dict[str, str]
-    inclusion_criteria: str | None = None
-    exclusion_criteria: str | None = None
 
 
 @dataclass
@@ -106,15 +96,6 @@ class DocumentScreening:
     completion_tokens: int = 0
     cost: float = 0.0
     review_fields: list[str] = field(default_factory=list)
-
-
-def fulltext_cache_key(prefix: str, provider: str, model: str, prompt_version: str,
-                       messages: list[dict[str, str]], params: Mapping[str, Any]) -> str:
-    """``<prefix><sha256>`` of everything that determines the answer."""
-    material = json.dumps({"provider": provider, "model": model, "prompt_version": prompt_version,
-                           "messages": messages, "params": dict(params)},
-                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
 def fulltext_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
@@ -247,8 +228,8 @@ class FulltextExtractor:
         messages = [build_messages(criteria.picos, criteria.inclusion_criteria, criteria.exclusion_criteria,
                                    document.title, part.text(), index, len(parts), _sections(part, len(parts)))
                     for index, part in enumerate(parts, start=1)]
-        keys = [fulltext_cache_key(self.cache_prefix, spec.provider, spec.model, self.prompt_version, m,
-                                   REQUEST_PARAMS) for m in messages]
+        keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, m, REQUEST_PARAMS, self.cache_prefix)
+                for m in messages]
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         outcome = ModelAnswer(spec.key, None, parts=len(parts))
         part_answers: list[FulltextAnswer] = []
@@ -312,8 +293,6 @@ def build_extractor(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Set
                     cache_ttl: float | None = DEFAULT_FULLTEXT_CACHE_TTL_SECONDS) -> FulltextExtractor:
     """A FulltextExtractor for a task's model snapshot (its frozen contexts); keys and limits from ``config``."""
     from app.llm.pricing import price_table
-    from app.services.record_screening import chat_clients
-
     settings = Settings.of(config)
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     clients = chat_clients(snapshot, settings)
