@@ -4,6 +4,7 @@ from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
 from app.models.fulltext import Fulltext
+from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
@@ -14,6 +15,8 @@ __all__ = [
     "Base",
     "CacheEntry",
     "Fulltext",
+    "DuplicateDecision",
+    "ImportBatch",
     "Literature",
     "Project",
     "ScreeningBatch",

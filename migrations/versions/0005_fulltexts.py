@@ -1,7 +1,7 @@
 """Full texts attached to records (text per page), for the full-text screening task kind.
 
 Revision ID: 0005_fulltexts
-Revises: 0002_engine
+Revises: 0004_imports
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0005_fulltexts"
-down_revision = "0002_engine"
+down_revision = "0004_imports"
 branch_labels = None
 depends_on = None
 

@@ -152,6 +152,7 @@ class ExportTask(MethodView):
         """Download the results as CSV, XLSX or RIS (RIS re-imports into reference managers and Covidence)."""
         task = load_task(task_id)
         session = db.session()
+        body: str | bytes
         if args["format"] == "ris":
             body, mimetype = export_service.export_ris(session, task), "application/x-research-info-systems"
         elif args["format"] == "xlsx":
