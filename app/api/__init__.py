@@ -11,6 +11,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.auth import register_auth
     from app.api.cache.routes import blp as cache_blp
     from app.api.duplicates.routes import blp as duplicates_blp
+    from app.api.fulltexts.routes import blp as fulltexts_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
@@ -24,4 +25,5 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(duplicates_blp)
     api.register_blueprint(screening_blp)
     api.register_blueprint(reports_blp)
+    api.register_blueprint(fulltexts_blp)
     api.register_blueprint(cache_blp)

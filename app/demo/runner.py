@@ -59,6 +59,7 @@ class DemoOptions:
     keep: bool = False
     latency: float | None = None       # simulator seconds per call; None = 0, or 0.2 with --kill-a-worker
     batch_size: int | None = None      # None = about 12 batches (more with --kill-a-worker)
+    fulltext: bool = False             # also run the full-text stage on the bundled PDFs
     instance_dir: Path | None = None
     stall_timeout: float = 180.0
 
@@ -425,7 +426,14 @@ class Demo:
             screening_seconds = time.monotonic() - screening_started
             self.step(f"task {task_id} {final['status']}")
             self._collect(client, simulator_url, records, imported, final, screening_seconds, killer)
-        self._print_summary()
+            self._print_summary()
+            if options.fulltext:
+                from app.demo.fulltext import run_fulltext_stage
+
+                self.summary["fulltext"] = run_fulltext_stage(client, console, self.step, self.out_dir, database_url,
+                                                              options.stall_timeout)
+                (self.out_dir / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n",
+                                                           encoding="utf-8")
 
     # -- results -------------------------------------------------------------------------------------------
 

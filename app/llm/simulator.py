@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from app.llm import fulltext_simulator
 from app.llm.relevance import relevance
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class SimulatorKnobs:
     retry_after: float = 1.0
     malformed_rate: float = 0.0
     malformed_repairable: bool = False   # a repair request (one with an earlier assistant turn) is never malformed
+    wrong_quote_fields: tuple[str, ...] = ()   # full-text fields answered with a quote not in the document
     seed: int | None = None
 
 
@@ -297,6 +299,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             with state.lock:
                 state.malformed_total += 1
             content = 'Sure! Here is my assessment: {"decision": "include", "reason": "looks relevant"'
+        elif fulltext_simulator.handles(messages):
+            content = fulltext_simulator.answer(model, messages, knobs.wrong_quote_fields)
         else:
             content = json.dumps(judge(model, first_user))
         prompt_text = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))

@@ -3,6 +3,7 @@
 from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
+from app.models.fulltext import Fulltext
 from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
 from app.models.llm_limits import LlmInflight, LlmRateSlot
@@ -14,6 +15,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "CacheEntry",
+    "Fulltext",
     "DuplicateDecision",
     "ImportBatch",
     "Literature",

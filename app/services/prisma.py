@@ -16,18 +16,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Literature, Project, ScreeningResult, ScreeningTask
+from app.services.fulltext.prisma import fulltext_prisma_counts
+from app.services.identification import identification_counts as import_identification
 
 TITLE_ABSTRACT = "title_abstract"
 FINISHED = ("completed", "completed_with_errors")
 
 
 def identification_counts(session: Session, project: Project) -> dict[str, Any]:
-    """Records identified per source (as imported) and duplicates removed (none recorded: 0)."""
-    rows = session.execute(select(Literature.source_format, func.count())
-                           .where(Literature.project_id == project.id)
-                           .group_by(Literature.source_format)).all()
-    by_source = {str(source or "unknown"): int(count) for source, count in rows}
-    return {"by_source": by_source, "identified": sum(by_source.values()), "duplicates_removed": 0}
+    """Records identified per source database and duplicates removed, from the project's imports (records
+    written without an import batch, e.g. by an older version, count under their source format)."""
+    imports = import_identification(session, project)
+    by_source = {db["name"]: int(db["records_identified"]) for db in imports["databases"]}
+    untracked = session.execute(select(Literature.source_format, func.count())
+                                .where(Literature.project_id == project.id, Literature.import_batch_id.is_(None))
+                                .group_by(Literature.source_format)).all()
+    for source, count in untracked:
+        by_source[str(source or "unknown")] = by_source.get(str(source or "unknown"), 0) + int(count)
+    return {"by_source": by_source, "identified": sum(by_source.values()),
+            "duplicates_removed": int(imports["duplicates_removed"])}
 
 
 def latest_task(session: Session, project: Project, task_type: str) -> ScreeningTask | None:
@@ -67,9 +74,16 @@ def screening_counts(session: Session, task: ScreeningTask | None) -> dict[str, 
 
 
 def fulltext_counts(session: Session, project: Project, sought: int) -> dict[str, Any]:
-    """Reports sought / not retrieved / assessed / excluded with reasons (no full-text stage yet: sought only)."""
-    return {"task_id": None, "reports_sought": sought, "reports_not_retrieved": None, "reports_assessed": None,
-            "reports_excluded": None, "exclusion_reasons": {}, "studies_included": None}
+    """Reports sought / not retrieved / assessed / excluded with reasons, from the newest full-text run (before
+    one: only the reports sought, the records title/abstract screening sent on)."""
+    counts = fulltext_prisma_counts(session, project.id)
+    if counts["fulltext_task_id"] is None:
+        return {"task_id": None, "reports_sought": sought, "reports_not_retrieved": None, "reports_assessed": None,
+                "reports_excluded": None, "exclusion_reasons": {}, "studies_included": None}
+    return {"task_id": counts["fulltext_task_id"], "reports_sought": counts["reports_sought"],
+            "reports_not_retrieved": counts["reports_not_retrieved"], "reports_assessed": counts["reports_assessed"],
+            "reports_excluded": counts["reports_excluded"], "exclusion_reasons": counts["excluded_by_reason"],
+            "studies_included": counts["studies_included"]}
 
 
 def prisma_counts(session: Session, project: Project) -> dict[str, Any]:

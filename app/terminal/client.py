@@ -151,6 +151,12 @@ class LitscreenClient:
         """``GET /asl/projects``: every project of the token's user."""
         return self._pages(f"{API_PREFIX}/asl/projects")
 
+    def attach_fulltexts(self, project_id: int, name: str, data: bytes, literature_id: int | None = None) -> dict:
+        """``POST /asl/projects/{id}/fulltexts``: one PDF (with ``literature_id``) or a ZIP of PDFs named by record."""
+        form = {"literature_id": str(literature_id)} if literature_id is not None else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/fulltexts",
+                          files={"file": (name, data, "application/octet-stream")}, data=form)
+
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
         return self._pages(f"{API_PREFIX}/asl/projects/{project_id}/literatures")
@@ -158,11 +164,13 @@ class LitscreenClient:
     # -- screening -----------------------------------------------------------------------------------------
 
     def start_screening(self, project_id: int, batch_size: int | None = None,
-                        task_type: str = "title_abstract") -> dict:
+                        task_type: str = "title_abstract", literature_ids: list[int] | None = None) -> dict:
         """``POST /asl/projects/{id}/screening`` (202): the new task."""
         body: dict[str, Any] = {"task_type": task_type}
         if batch_size:
             body["batch_size"] = batch_size
+        if literature_ids is not None:
+            body["literature_ids"] = literature_ids
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/screening", json=body)
 
     def task(self, task_id: int) -> dict:
