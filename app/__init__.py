@@ -72,7 +72,10 @@ def register_api(app: Flask) -> None:
     """Bind flask-smorest, the JSON error handlers and every blueprint."""
     from app.api import register_blueprints
     from app.api.errors import register_error_handlers
+    from app.api.request_guards import install_converters, register_request_guards
 
+    install_converters(app, extensions.api)
     extensions.api.init_app(app)
     register_error_handlers(app)
+    register_request_guards(app)
     register_blueprints(app, extensions.api)

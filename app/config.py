@@ -33,6 +33,12 @@ class Settings:
     CHECKPOINT_EVERY: int = field(default_factory=lambda: _env_int("CHECKPOINT_EVERY", 10))
     SWEEP_INTERVAL_SECONDS: int = field(default_factory=lambda: _env_int("SWEEP_INTERVAL_SECONDS", 30))
     MAX_IMPORT_BYTES: int = field(default_factory=lambda: _env_int("MAX_IMPORT_BYTES", 50 * 1024 * 1024))
+    # import guards (app/importers/limits.py): a longer line rejects the file (422 naming the line)
+    MAX_IMPORT_LINE_CHARS: int = field(default_factory=lambda: _env_int("MAX_IMPORT_LINE_CHARS", 1_000_000))
+    # what one record may put into an LLM prompt (title + abstract); longer text is cut, with a warning
+    PROMPT_MAX_CHARS_PER_RECORD: int = field(default_factory=lambda: _env_int("PROMPT_MAX_CHARS_PER_RECORD", 20_000))
+    # when set, GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>"
+    METRICS_TOKEN: str | None = field(default_factory=lambda: os.environ.get("METRICS_TOKEN") or None)
     MAX_IMPORT_RECORDS: int = field(default_factory=lambda: _env_int("MAX_IMPORT_RECORDS", 50_000))
     LLM_TIMEOUT_SECONDS: float = field(default_factory=lambda: _env_float("LLM_TIMEOUT_SECONDS", 60.0))
     # per process: a worker's screener runs up to <PROVIDER>_MAX_CONCURRENCY threads that each use the cache

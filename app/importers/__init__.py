@@ -12,6 +12,7 @@ from app.importers.csv_records import parse_csv
 from app.importers.decoding import decode_upload
 from app.importers.detection import BIBTEX, CSV, FILE_FORMATS, MEDLINE, RIS, detect_format
 from app.importers.errors import ImportRejected
+from app.importers.limits import DEFAULT_MAX_LINE_CHARS, check_text, fold_ris_continuations, limit_records
 from app.importers.medline import parse_medline
 from app.importers.parsed import ParsedFile
 from app.importers.ris import parse_ris
@@ -23,16 +24,21 @@ PARSERS = {RIS: parse_ris, MEDLINE: parse_medline, BIBTEX: parse_bibtex, CSV: pa
 __all__ = ["FILE_FORMATS", "ImportRejected", "ParsedFile", "detect_format", "parse_file", "parse_text"]
 
 
-def parse_text(filename: str, text: str) -> ParsedFile:
-    """Parse already-decoded text of an export named ``filename``."""
+def parse_text(filename: str, text: str, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> ParsedFile:
+    """Parse already-decoded text of an export named ``filename`` (guarded by ``limits`` before and after)."""
+    check_text(text, filename, max_line_chars)
     file_format = detect_format(filename, text)
-    return PARSERS[file_format](text)
+    if file_format == RIS:
+        text = fold_ris_continuations(text)
+    parsed = PARSERS[file_format](text)
+    limit_records(parsed.records, parsed.warnings)
+    return parsed
 
 
-def parse_file(filename: str, data: bytes) -> ParsedFile:
+def parse_file(filename: str, data: bytes, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> ParsedFile:
     """Parse an uploaded export file (RIS, MEDLINE/.nbib, BibTeX or CSV) into normalised records."""
     decoded = decode_upload(data, filename)
-    parsed = parse_text(filename, decoded.text)
+    parsed = parse_text(filename, decoded.text, max_line_chars)
     parsed.encoding = decoded.encoding
     parsed.warnings[:0] = decoded.warnings
     logger.info(

@@ -15,6 +15,7 @@ from bibtexparser.library import Library
 from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock, Entry, ParsingFailedBlock
 
 from app.importers.errors import ImportRejected
+from app.importers.limits import BudgetedLatexDecoding, LatexBudget
 from app.importers.normalise import make_record, parse_year, split_authors, split_list
 from app.importers.parsed import ParsedFile
 
@@ -55,16 +56,17 @@ def entry_to_record(index: int, entry: Entry) -> dict[str, Any]:
     )
 
 
-def _parse(text: str) -> Library:
+def _parse(text: str, budget: LatexBudget | None = None) -> Library:
     return bibtexparser.parse_string(
         text,
-        append_middleware=[middlewares.LatexDecodingMiddleware(), middlewares.SeparateCoAuthors()],
+        append_middleware=[BudgetedLatexDecoding(budget), middlewares.SeparateCoAuthors()],
     )
 
 
 def parse_bibtex(text: str) -> ParsedFile:
     """Parse BibTeX text into normalised records."""
-    library = _parse(text)
+    budget = LatexBudget()
+    library = _parse(text, budget)
     parsed = ParsedFile(records=[], format="bibtex")
     index = 0
     for block in library.blocks:
@@ -85,10 +87,13 @@ def parse_bibtex(text: str) -> ParsedFile:
             continue
         if isinstance(block, DuplicateBlockKeyBlock):
             # bibtexparser leaves such blocks raw (no middleware ran): parse the entry on its own.
-            block = next(iter(_parse(block.raw).entries), block.ignore_error_block)
+            block = next(iter(_parse(block.raw, budget).entries), block.ignore_error_block)
         if isinstance(block, Entry):
             parsed.records.append(entry_to_record(index, block))
             index += 1
+    note = budget.warning()
+    if note:
+        parsed.warnings.append(note)
     if index == 0:
         raise ImportRejected(422, "Malformed BibTeX: no entry found (expected entries like '@article{key, …}').")
     return parsed

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.importers import ImportRejected, parse_file
+from app.importers.limits import DEFAULT_MAX_LINE_CHARS
 from app.importers.normalise import dedup_key, make_record, normalise_label, parse_year
 from app.models import Literature, Project
 from app.models.base import utcnow
@@ -60,11 +61,12 @@ def check_size(size: int, max_bytes: int, what: str, field: str = "file") -> Non
 
 
 def import_file(
-    session: Session, project: Project, filename: str, data: bytes, *, max_bytes: int, max_records: int
+    session: Session, project: Project, filename: str, data: bytes, *, max_bytes: int, max_records: int,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
 ) -> ImportSummary:
     """Parse an export file and import its records (ImportRejected for anything it cannot take)."""
     check_size(len(data), max_bytes, f"'{filename}'")
-    parsed = parse_file(filename, data)
+    parsed = parse_file(filename, data, max_line_chars)
     check_record_count(parsed.total, max_records, "file")
     summary = import_records(session, project, parsed.records, parsed.format, skipped=parsed.skipped)
     summary.encoding = parsed.encoding

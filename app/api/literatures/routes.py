@@ -19,7 +19,6 @@ from app.api.literatures.schemas import (
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
 from app.extensions import db
-from app.importers import ImportRejected
 from app.services import literature as literature_service
 
 logger = logging.getLogger(__name__)
@@ -55,10 +54,6 @@ def reject_oversize_body() -> None:
         )
 
 
-def _reject(exc: ImportRejected) -> None:
-    api_abort(exc.status, exc.message, errors={exc.field: [exc.message]})
-
-
 @blp.route("/<int:project_id>/literatures")
 class Literatures(MethodView):
     @blp.response(200, LiteratureSchema(many=True))
@@ -81,27 +76,23 @@ class Literatures(MethodView):
         project = load_project(project_id)
         config = current_app.config
         upload = files.get("file")
-        try:
-            if upload is not None:
-                filename = upload.filename or "upload"
-                data = upload.stream.read(_max_bytes() + 1)
-                summary = literature_service.import_file(
-                    db.session(), project, filename, data,
-                    max_bytes=_max_bytes(), max_records=int(config["MAX_IMPORT_RECORDS"]),
-                )
-            elif body.get("records") is not None:
-                literature_service.check_size(
-                    request.content_length or 0, _max_bytes(), "The request body", field="records"
-                )
-                records = body["records"]
-                literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
-                summary = literature_service.import_records(db.session(), project, records, "json")
-            else:
-                api_abort(
-                    422,
-                    "Send JSON {\"records\": [...]} or a multipart form with an export in 'file'.",
-                    errors={"records": ["Missing data for required field."]},
-                )
-        except ImportRejected as exc:
-            _reject(exc)
+        if upload is not None:
+            filename = upload.filename or "upload"
+            data = upload.stream.read(_max_bytes() + 1)
+            summary = literature_service.import_file(
+                db.session(), project, filename, data, max_bytes=_max_bytes(),
+                max_records=int(config["MAX_IMPORT_RECORDS"]), max_line_chars=int(config["MAX_IMPORT_LINE_CHARS"]),
+            )
+        elif body.get("records") is not None:
+            literature_service.check_size(request.content_length or 0, _max_bytes(), "The request body",
+                                          field="records")
+            records = body["records"]
+            literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
+            summary = literature_service.import_records(db.session(), project, records, "json")
+        else:
+            api_abort(
+                422,
+                "Send JSON {\"records\": [...]} or a multipart form with an export in 'file'.",
+                errors={"records": ["Missing data for required field."]},
+            )
         return summary.to_dict()

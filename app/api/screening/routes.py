@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.api.auth import current_user
-from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
 from app.api.screening.schemas import (
@@ -26,7 +25,6 @@ from app.models import ScreeningTask
 from app.services import export as export_service
 from app.services import screening as engine
 from app.services import screening_results as results_service
-from app.services.record_screening import NoModelsConfigured
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +32,8 @@ blp = Blueprint("screening", __name__, url_prefix="/api/v1/asl", description="Sc
 
 
 def load_task(task_id: int) -> ScreeningTask:
-    """The current user's task, or a 404 (also for another user's task)."""
-    try:
-        return results_service.get_task(db.session(), current_user(), task_id)
-    except results_service.TaskNotFound:
-        api_abort(404, f"Task {task_id} not found.")
-        raise  # unreachable: abort raises
+    """The current user's task (TaskNotFound, a 404, also for another user's task)."""
+    return results_service.get_task(db.session(), current_user(), task_id)
 
 
 @blp.route("/projects/<int:project_id>/screening")
@@ -50,12 +44,7 @@ class StartScreening(MethodView):
         """Start screening every record of the project (202: the run proceeds in the background)."""
         project = load_project(project_id)
         session = db.session()
-        try:
-            task = engine.start_screening(session, project, data["task_type"], data.get("batch_size"))
-        except NoModelsConfigured as exc:
-            api_abort(409, f"No screening models configured: {exc}")
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
+        task = engine.start_screening(session, project, data["task_type"], data.get("batch_size"))
         return results_service.task_view(session, task)
 
 
@@ -100,10 +89,7 @@ class CancelTask(MethodView):
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
         session = db.session()
-        try:
-            task = engine.cancel_task(session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
+        task = engine.cancel_task(session, load_task(task_id))
         return results_service.task_view(session, task)
 
 
@@ -113,10 +99,7 @@ class RetryTask(MethodView):
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         session = db.session()
-        try:
-            task = engine.retry_task(session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
+        task = engine.retry_task(session, load_task(task_id))
         return results_service.task_view(session, task)
 
 
@@ -159,10 +142,6 @@ class ResultById(MethodView):
     def patch(self, data, result_id: int):  # type: ignore[no-untyped-def]
         """Record a human review decision (include or exclude) with an optional note."""
         session = db.session()
-        try:
-            result, record = results_service.get_result(session, current_user(), result_id)
-        except results_service.ResultNotFound:
-            api_abort(404, f"Result {result_id} not found.")
-            raise
+        result, record = results_service.get_result(session, current_user(), result_id)
         results_service.review_result(session, current_user(), result, data["review_decision"], data.get("note"))
         return results_service.result_view(result, record)
