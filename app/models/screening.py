@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,12 +27,19 @@ from app.models.base import Base, utcnow
 
 TASK_STATUSES = ("pending", "running", "completed", "completed_with_errors", "failed", "cancelled")
 FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
+# at most one task per project and kind in these statuses (a partial unique index enforces it)
+ACTIVE_TASK_STATUSES = ("pending", "running", "paused")
+ONE_ACTIVE_TASK_INDEX = "uq_screening_tasks_one_active_per_project_kind"
 BATCH_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 TERMINAL_BATCH_STATUSES = ("done", "failed", "cancelled")
 
 
 class ScreeningTask(Base):
     __tablename__ = "screening_tasks"
+    __table_args__ = (
+        Index(ONE_ACTIVE_TASK_INDEX, "project_id", "task_type", unique=True,
+              postgresql_where=text("status IN ('pending', 'running', 'paused')")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)

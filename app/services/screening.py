@@ -34,7 +34,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Connection, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from app import task_names
@@ -46,7 +46,12 @@ from app.models import (
     ScreeningResult,
     ScreeningTask,
 )
-from app.models.screening import FINAL_TASK_STATUSES, TERMINAL_BATCH_STATUSES
+from app.models.screening import (
+    ACTIVE_TASK_STATUSES,
+    FINAL_TASK_STATUSES,
+    ONE_ACTIVE_TASK_INDEX,
+    TERMINAL_BATCH_STATUSES,
+)
 from app.services.chunking import chunk_size_for, split_into_batches
 from app.settings import float_setting
 
@@ -167,7 +172,8 @@ def start_screening(session: Session, project: Project, task_type: str = "title_
     snapshot = model_config_snapshot(current_app.config)  # raises NoModelsConfigured
     active = session.scalar(
         select(ScreeningTask.id).where(ScreeningTask.project_id == project.id,
-                                       ScreeningTask.status.in_(("pending", "running")))
+                                       ScreeningTask.task_type == task_type,
+                                       ScreeningTask.status.in_(ACTIVE_TASK_STATUSES))
     )
     if active is not None:
         raise TaskAlreadyActive(f"Task {active} of this project is still running; cancel it or wait for it.")
@@ -182,7 +188,14 @@ def start_screening(session: Session, project: Project, task_type: str = "title_
                          total_batches=len(chunks), batch_size=size, model_config=snapshot, attempt=1,
                          created_at=now, updated_at=now)
     session.add(task)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the one-active-task index: a concurrent start won the race
+        session.rollback()
+        if ONE_ACTIVE_TASK_INDEX not in str(exc.orig):
+            raise
+        raise TaskAlreadyActive("Another run of this project was started at the same moment; "
+                                "cancel it or wait for it.") from None
     session.execute(pg_insert(BATCHES).values([
         {"task_id": task.id, "batch_index": index, "literature_ids": chunk, "size": len(chunk),
          "status": "pending", "cursor": 0, "attempts": 0, "celery_task_id": str(uuid.uuid4()),
