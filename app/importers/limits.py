@@ -29,8 +29,8 @@ from app.importers.errors import ImportRejected
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_LINE_CHARS = 1_000_000
-LATEX_DECODE_BUDGET_CHARS = 2_000_000
-LATEX_DECODE_MAX_FIELD_CHARS = 50_000
+LATEX_DECODE_BUDGET_CHARS = 500_000
+LATEX_DECODE_MAX_FIELD_CHARS = 20_000
 
 # One table for every import path (the JSON schema's Length validators read it too).
 FIELD_LIMITS: dict[str, int] = {
@@ -110,7 +110,7 @@ def fold_ris_continuations(text: str) -> str:
 
 
 def _truncate(value: str, limit: int) -> str:
-    return value[:limit]
+    return value[:limit].rstrip()
 
 
 def limit_record(record: dict[str, Any], warnings: list[str], where: str) -> dict[str, Any]:
