@@ -3,6 +3,7 @@ without NUL characters, lone surrogates or absurd nesting (each would otherwise 
 parser and end as a 500).
 
 - ``<int:…>`` path segments match only 0 … 2^31-1 (the id columns are 32-bit), so a bigger id is a 404;
+- a chunked body over ``MAX_CONTENT_LENGTH`` is a 413 (not a 400 from parsing the cut-off body);
 - ``page`` above ``MAX_PAGE`` is a 422 naming ``page``;
 - a JSON body nested deeper than ``MAX_JSON_DEPTH`` is a 400, found by a scan of the raw bytes before the body
   is parsed (and before any ownership check);
@@ -80,6 +81,18 @@ def first_bad_string(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+def check_streamed_body_size() -> None:
+    """413 for a chunked body over MAX_CONTENT_LENGTH: werkzeug stops reading such a stream at the limit
+    without saying so, so the truncated body would otherwise fail to parse (a 400)."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None or "chunked" not in request.headers.get(
+            "Transfer-Encoding", "").lower():
+        return
+    if len(request.get_data(cache=True, parse_form_data=False)) >= limit:
+        api_abort(413, f"The request body is larger than the limit of {limit} bytes.",
+                  errors={"file" if request.mimetype == "multipart/form-data" else "json": ["Too large."]})
+
+
 def register_request_guards(app: Flask) -> None:
     """Check page numbers and JSON bodies of every request before its view runs."""
 
@@ -89,6 +102,7 @@ def register_request_guards(app: Flask) -> None:
         if page is not None and page.strip().lstrip("+").isdigit() and int(page) > MAX_PAGE:
             api_abort(422, f"page must be at most {MAX_PAGE}.", errors={"query": {"page": [
                 f"Must be greater than or equal to 1 and less than or equal to {MAX_PAGE}."]}})
+        check_streamed_body_size()
         if not request.is_json or request.method in ("GET", "HEAD", "OPTIONS"):
             return
         body = request.get_data(cache=True)

@@ -29,12 +29,12 @@ def ris_one_line(size: int = 50 * MB - 64 * 1024) -> bytes:
 
 
 def bibtex_50mb(size: int = 50 * MB) -> bytes:
-    """50 MB of BibTeX entries full of LaTeX markup (the decoder's worst case at file scale)."""
+    """50 MB of BibTeX entries full of LaTeX markup, just under MAX_IMPORT_BYTES (the decoder's worst case)."""
     entry = (b"@article{k%d, title={Effects of {\\em nudges} on prescribing -- trial %d}, author={M{\\\"u}ller, A. and "
              b"Smith, B.}, year={2020}, abstract={" + b"Background \\& aims: ``defaults'' at 50\\%% uptake. " * 40
              + b"}}\n")
-    count = size // len(entry % (0, 0)) + 1
-    return b"".join(entry % (i, i) for i in range(min(count, 200_000)))
+    count = (size - 64 * 1024) // (len(entry % (0, 0)) + 12)  # just under MAX_IMPORT_BYTES
+    return b"".join(entry % (i, i) for i in range(count))
 
 
 def nul_after_sniff() -> bytes:
