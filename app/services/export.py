@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Literature, ScreeningResult, ScreeningTask
 from app.services.screening_results import iter_results, machine_decision
+from app.services.spreadsheet_safe import neutralise_row
 
 EXPORT_FORMATS = ("csv", "ris")
 
@@ -29,7 +30,7 @@ def _decision_by_model(result: ScreeningResult) -> dict[str, dict[str, Any]]:
 
 
 def export_csv(session: Session, task: ScreeningTask) -> str:
-    """The task's results as CSV text."""
+    """The task's results as CSV text (cells that would start a spreadsheet formula are neutralised)."""
     models = _models(task)
     header = ["literature_id", "title", "authors", "year", "journal", "doi", "pmid", "decision",
               "llm_decision", "has_conflict", "manual_review_required", "review_decision", "review_note",
@@ -38,7 +39,7 @@ def export_csv(session: Session, task: ScreeningTask) -> str:
         header += [f"{model} decision", f"{model} reason", f"{model} confidence"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
+    writer.writerow(neutralise_row(header))
     for result, record in iter_results(session, task):
         by_model = _decision_by_model(result)
         row = [record.id, record.title, "; ".join(record.authors or []), record.year or "", record.journal or "",
@@ -49,7 +50,7 @@ def export_csv(session: Session, task: ScreeningTask) -> str:
             decision = by_model.get(model, {})
             row += [decision.get("decision") or "", decision.get("reason") or "",
                     "" if decision.get("confidence") is None else decision.get("confidence")]
-        writer.writerow(row)
+        writer.writerow(neutralise_row(row))
     return out.getvalue()
 
 
