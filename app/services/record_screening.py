@@ -21,6 +21,7 @@ from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPol
 from app.llm.decision import DECISION_RULES, combine
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
+from app.llm.prompt_limits import DEFAULT_PROMPT_MAX_CHARS_PER_RECORD, cap_record_text
 from app.llm.prompts import (
     PROMPT_VERSION,
     REQUEST_PARAMS,
@@ -84,6 +85,7 @@ class ModelDecision:
     cost: float = 0.0
     cached: bool = False
     error: str | None = None
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able form."""
@@ -142,7 +144,8 @@ class Screener:
 
     def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
                  prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
-                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION) -> None:
+                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION,
+                 prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS_PER_RECORD) -> None:
         self.models = models
         self.clients = clients
         self.cache = cache
@@ -150,6 +153,7 @@ class Screener:
         self.decision_rule = decision_rule
         self.cache_ttl = cache_ttl
         self.prompt_version = prompt_version
+        self.prompt_max_chars = prompt_max_chars
         self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
                                         thread_name_prefix="llm-call")
@@ -167,8 +171,11 @@ class Screener:
 
     def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
+        title, abstract, warning = cap_record_text(record.title, record.abstract, self.prompt_max_chars)
+        if warning:
+            logger.info("record %s: %s", record.literature_id, warning)
         messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
-                                  record.title, record.abstract)
+                                  title, abstract)
         keys = [""] * len(self.models)
         hits: dict[str, Any] = {}
         if self.cache is not None:
@@ -203,6 +210,8 @@ class Screener:
         if unavailable is not None:
             raise unavailable
         decisions = [r for r in results if isinstance(r, ModelDecision)]
+        for decision in decisions:
+            decision.warning = warning
         prompt_tokens = sum(d.prompt_tokens for d in decisions)
         completion_tokens = sum(d.completion_tokens for d in decisions)
         cost = round(sum(d.cost for d in decisions), 8)
@@ -288,7 +297,8 @@ def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
                           else None)
     ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", DEFAULT_LLM_CACHE_TTL_SECONDS)
     return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
-                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
+                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION,
+                    int_setting(config, "PROMPT_MAX_CHARS_PER_RECORD", DEFAULT_PROMPT_MAX_CHARS_PER_RECORD))
 
 
 _engines: dict[str, Any] = {}

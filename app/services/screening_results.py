@@ -140,6 +140,7 @@ def result_view(result: ScreeningResult, record: Literature) -> dict[str, Any]:
         "final_decision": result.final_decision, "has_conflict": result.has_conflict,
         "manual_review_required": result.manual_review_required, "status": result.status, "error": result.error,
         "review": review,
+        "warnings": sorted({d["warning"] for d in result.decisions or [] if d.get("warning")}),
     }
 
 

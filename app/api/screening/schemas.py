@@ -84,6 +84,8 @@ class ResultSchema(Schema):
     status = fields.String()
     error = fields.String(allow_none=True)
     review = fields.Nested(ReviewSchema, allow_none=True)
+    warnings = fields.List(fields.String(), metadata={
+        "description": "e.g. the prompt was truncated to PROMPT_MAX_CHARS_PER_RECORD"})
 
 
 class ResultFilterSchema(Schema):
