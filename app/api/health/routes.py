@@ -1,13 +1,15 @@
-"""Liveness, readiness and Prometheus metrics (no authentication)."""
+"""Liveness, readiness and Prometheus metrics (no authentication; /metrics takes a bearer token if METRICS_TOKEN is set)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from app.api.errors import api_abort
 from app.extensions import db
 from app.migrate import current_revision, head_revision
 
@@ -44,8 +46,14 @@ def readyz():  # type: ignore[no-untyped-def]
 
 @blp.route("/metrics")
 def metrics():  # type: ignore[no-untyped-def]
-    """Prometheus text exposition."""
+    """Prometheus text exposition (needs ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is set)."""
     from app.metrics import render_metrics
+
+    expected = current_app.config.get("METRICS_TOKEN")
+    if expected:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(expected).encode()):
+            api_abort(401, "GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.")
 
     body, content_type = render_metrics(current_app._get_current_object())
     return Response(body, content_type=content_type)
