@@ -74,8 +74,10 @@ def register_api(app: Flask) -> None:
     from app.api.errors import register_error_handlers
     from app.api.request_guards import install_converters, register_request_guards
 
+    from app.api.openapi_errors import ErrorResponsesPlugin
+
     install_converters(app, extensions.api)
-    extensions.api.init_app(app)
+    extensions.api.init_app(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     register_error_handlers(app)
     register_request_guards(app)
     register_blueprints(app, extensions.api)

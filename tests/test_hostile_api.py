@@ -69,3 +69,22 @@ def test_brackets_inside_strings_do_not_count_as_nesting(client, auth, project_i
     response = client.post(f"/api/v1/asl/projects/{project_id}/literatures", json={"records": records},
                            headers=auth)
     assert response.status_code == 201
+
+
+def test_the_openapi_document_is_valid_and_documents_error_answers(client) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/api/openapi.json").get_json()
+    validate(spec)
+    upload = spec["paths"]["/api/v1/asl/projects/{project_id}/literatures"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert not [p for p in upload.get("parameters", []) if p.get("in") == "body"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            if path.startswith("/api/v1"):
+                assert "401" in operation["responses"], (method, path)
+            if "{" in path:
+                assert "404" in operation["responses"], (method, path)
+    assert "403" in spec["paths"]["/api/v1/cache"]["delete"]["responses"]

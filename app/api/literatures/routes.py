@@ -12,7 +12,6 @@ from flask_smorest import Blueprint
 from app.api.errors import api_abort
 from app.api.literatures.schemas import (
     ImportSummarySchema,
-    LiteratureFileSchema,
     LiteratureImportSchema,
     LiteratureSchema,
 )
@@ -34,7 +33,11 @@ REQUEST_BODY_DOC = {
     "required": True,
     "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/LiteratureImport"}},
-        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/LiteratureFile"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "RIS, MEDLINE (.nbib), BibTeX or CSV export."}},
+        }},
     },
 }
 
@@ -68,14 +71,13 @@ class Literatures(MethodView):
         return items
 
     @blp.arguments(LiteratureImportSchema, location="json")
-    @blp.arguments(LiteratureFileSchema, location="files")
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
-    def post(self, body: dict[str, Any], files: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
         """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV)."""
         project = load_project(project_id)
         config = current_app.config
-        upload = files.get("file")
+        upload = request.files.get("file")  # documented in REQUEST_BODY_DOC (one body, two media types)
         if upload is not None:
             filename = upload.filename or "upload"
             data = upload.stream.read(_max_bytes() + 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.importers.limits import FIELD_LIMITS, LIST_ITEM_LIMIT, LIST_LENGTH_LIMIT
@@ -36,12 +35,6 @@ class LiteratureImportSchema(Schema):
     """JSON import body: ``{"records": [...]}`` (or send a multipart ``file`` instead)."""
 
     records = fields.List(fields.Nested(LiteratureRecordSchema), metadata={"description": "Records to import."})
-
-
-class LiteratureFileSchema(Schema):
-    """Multipart upload: an export file (RIS, PubMed MEDLINE/.nbib, BibTeX or CSV; detected)."""
-
-    file = Upload(metadata={"description": "RIS, MEDLINE (.nbib), BibTeX or CSV export."})
 
 
 class SkippedRecordSchema(Schema):
