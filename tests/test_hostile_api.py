@@ -88,3 +88,18 @@ def test_the_openapi_document_is_valid_and_documents_error_answers(client) -> No
             if "{" in path:
                 assert "404" in operation["responses"], (method, path)
     assert "403" in spec["paths"]["/api/v1/cache"]["delete"]["responses"]
+
+
+def test_retry_of_an_old_run_while_a_new_one_is_active_is_409(app, client, auth, project_id, monkeypatch,
+                                                              database_url) -> None:
+    from tests.test_engine_support import add_records
+    from tests.test_screening_api import models_configured, start
+
+    models_configured(app, monkeypatch)
+    add_records(app, project_id, 3)
+    first = start(client, auth, project_id).get_json()
+    assert client.post(f"/api/v1/asl/tasks/{first['id']}/cancel", headers=auth).status_code == 202
+    assert start(client, auth, project_id).status_code == 202
+    retried = client.post(f"/api/v1/asl/tasks/{first['id']}/retry", headers=auth)
+    assert retried.status_code == 409, retried.get_json()
+    assert scalar(database_url, "SELECT count(*) FROM screening_tasks WHERE status IN ('pending', 'running')") == 1

@@ -192,10 +192,8 @@ def start_screening(session: Session, project: Project, task_type: str = "title_
         session.flush()
     except IntegrityError as exc:  # the one-active-task index: a concurrent start won the race
         session.rollback()
-        if ONE_ACTIVE_TASK_INDEX not in str(exc.orig):
-            raise
-        raise TaskAlreadyActive("Another run of this project was started at the same moment; "
-                                "cancel it or wait for it.") from None
+        raise_if_another_run_is_active(exc)
+        raise
     session.execute(pg_insert(BATCHES).values([
         {"task_id": task.id, "batch_index": index, "literature_ids": chunk, "size": len(chunk),
          "status": "pending", "cursor": 0, "attempts": 0, "celery_task_id": str(uuid.uuid4()),
@@ -767,6 +765,26 @@ def cancel_task(session: Session, task: ScreeningTask) -> ScreeningTask:
 def retry_task(session: Session, task: ScreeningTask) -> ScreeningTask:
     """Re-queue a finished task's failed items and its failed / cancelled batches as a new attempt."""
     task_id = task.id
+    try:
+        rerun = _requeue_for_retry(task_id)
+    except IntegrityError as exc:  # the one-active-task index: another run of the project is active
+        raise_if_another_run_is_active(exc)
+        raise
+    logger.info("task %s: retry re-queues batches %s", task_id, sorted(rerun))
+    dispatch_chord(session, task_id, sorted(rerun))
+    session.expire_all()
+    return session.get(ScreeningTask, task_id)  # type: ignore[return-value]
+
+
+def raise_if_another_run_is_active(exc: IntegrityError) -> None:
+    """TaskAlreadyActive when ``exc`` is the one-active-task index refusing a second active run."""
+    if ONE_ACTIVE_TASK_INDEX in str(exc.orig):
+        raise TaskAlreadyActive("Another run of this project and kind is active; cancel it or wait for it.") \
+            from None
+
+
+def _requeue_for_retry(task_id: int) -> set[int]:
+    """In one transaction: the batches to re-run, reset to pending, and the task back to running."""
     with db.engine.begin() as conn:
         current = conn.execute(select(TASKS.c.status).where(TASKS.c.id == task_id).with_for_update()).scalar_one()
         if current not in FINAL_TASK_STATUSES:
@@ -790,10 +808,7 @@ def retry_task(session: Session, task: ScreeningTask) -> ScreeningTask:
         conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(
             status="running", attempt=TASKS.c.attempt + 1, cancel_requested=False, completed_at=None,
             error=None, updated_at=func.now(), **counters))
-    logger.info("task %s: retry re-queues batches %s", task_id, sorted(rerun))
-    dispatch_chord(session, task_id, sorted(rerun))
-    session.expire_all()
-    return session.get(ScreeningTask, task_id)  # type: ignore[return-value]
+    return rerun
 
 
 # --------------------------------------------------------------------------------------------- sweeper
