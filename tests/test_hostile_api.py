@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.test_engine_support import scalar
+from tests.support.engine import scalar
 
 BIG = 2**31
 ID_ROUTES = [
@@ -92,7 +92,7 @@ def test_the_openapi_document_is_valid_and_documents_error_answers(client) -> No
 
 def test_retry_of_an_old_run_while_a_new_one_is_active_is_409(app, client, auth, project_id, monkeypatch,
                                                               database_url) -> None:
-    from tests.test_engine_support import add_records
+    from tests.support.engine import add_records
     from tests.test_screening_api import models_configured, start
 
     models_configured(app, monkeypatch)

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import PICOS
 from tests.hostile import generate
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_engine_support import add_records, scalar
+from tests.support.engine import add_records, scalar
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from app.importers import parse_file
 from app.importers.limits import FIELD_LIMITS, fold_ris_continuations
 from tests.hostile import generate
-from tests.test_engine_support import scalar
+from tests.support.engine import scalar
 
 
 def upload(client, auth, project_id: int, name: str, data: bytes):

@@ -36,12 +36,13 @@ def _domain_statuses() -> dict[type[Exception], int]:
     """Domain error class -> HTTP status (0: the error carries its own ``status``)."""
     from app.importers import ImportRejected
     from app.services.projects import ProjectNotFound
+    from app.services.engine.errors import ScreeningError
+    from app.services.kinds import KindInputError, NothingToProcess
     from app.services.record_screening import NoModelsConfigured
-    from app.services.screening import ScreeningError
     from app.services.screening_results import ResultNotFound, TaskNotFound
 
     return {ProjectNotFound: 404, TaskNotFound: 404, ResultNotFound: 404, NoModelsConfigured: 409,
-            ScreeningError: 409, ImportRejected: 0}
+            ScreeningError: 409, NothingToProcess: 409, KindInputError: 422, ImportRejected: 0}
 
 
 NOT_FOUND_NAMES = {"ProjectNotFound": "Project", "TaskNotFound": "Task", "ResultNotFound": "Result"}
@@ -56,6 +57,8 @@ def domain_error_body(exc: Exception, status: int) -> dict:
     if name == "NoModelsConfigured":
         return error_body(status, f"No screening models configured: {exc}")
     field = getattr(exc, "field", None)
+    if name == "KindInputError":
+        return error_body(status, str(exc), {"json": {field: [str(exc)]}})
     return error_body(status, str(exc), {field: [str(exc)]} if field else None)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask, request
 from flask_smorest import Api
+from marshmallow import fields, validate
 from werkzeug.routing import IntegerConverter
 
 from app.api.errors import api_abort
@@ -39,6 +40,11 @@ class Int32Converter(IntegerConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's signature
         kwargs.setdefault("max", MAX_INT32)
         super().__init__(map, *args, **kwargs)
+
+
+def record_id_field(**kwargs: Any) -> fields.Integer:
+    """An id in a JSON body: 1 … 2^31-1 (a bigger one would reach PostgreSQL's ``integer`` columns and fail)."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
 
 
 def install_converters(app: Flask, api: Api) -> None:

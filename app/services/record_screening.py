@@ -14,11 +14,14 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import Engine
 
 from app.cache import Cache, get_cache
+from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
-from app.llm.decision import DECISION_RULES, combine
+from app.llm.decision import combine
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompt_limits import DEFAULT_PROMPT_MAX_CHARS_PER_RECORD, cap_record_text
@@ -32,10 +35,6 @@ from app.llm.prompts import (
     repair_messages,
 )
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
-from app.settings import float_setting, int_setting, setting
-
-if TYPE_CHECKING:
-    from app.models import Literature, Project
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,8 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot", "screen_record",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "llm_cache_ttl", "model_config_snapshot",
+    "open_llm_cache",
 ]
 
 
@@ -108,35 +108,33 @@ class RecordScreening:
 
 
 def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list[dict[str, str]],
-                  params: Mapping[str, Any]) -> str:
-    """``asl:llm:<sha256>`` of everything that determines the answer."""
+                  params: Mapping[str, Any], prefix: str = LLM_CACHE_PREFIX) -> str:
+    """``<prefix><sha256>`` (``asl:llm:…`` by default) of everything that determines the answer."""
     material = json.dumps(
         {"provider": provider, "model": model, "prompt_version": prompt_version, "messages": messages,
          "params": dict(params)},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     )
-    return LLM_CACHE_PREFIX + hashlib.sha256(material.encode()).hexdigest()
+    return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
-def model_config_snapshot(config: Mapping[str, Any]) -> dict:
+def model_config_snapshot(config: Mapping[str, Any] | Settings | None) -> dict:
     """The models, base URLs, prompt version and decision rule a task will use (never an API key)."""
+    settings = Settings.of(config)
     try:
-        specs = parse_screening_models(str(setting(config, "SCREENING_MODELS", "")))
+        specs = parse_screening_models(settings.llm.screening_models)
     except ValueError as exc:
         raise NoModelsConfigured(str(exc)) from None
     if not specs:
         raise NoModelsConfigured("SCREENING_MODELS is empty: set it to e.g. deepseek:deepseek-chat,qwen:qwen-plus")
-    rule = str(setting(config, "SCREENING_DECISION_RULE", "unanimous"))
-    if rule not in DECISION_RULES:
-        raise NoModelsConfigured(f"SCREENING_DECISION_RULE must be one of {', '.join(DECISION_RULES)}, got {rule!r}")
     models = []
     for spec in specs:
         try:
-            base_url = provider_base_url(spec.provider, config)
+            base_url = provider_base_url(spec.provider, settings)
         except ProviderNotConfigured as exc:
             raise NoModelsConfigured(str(exc)) from None
         models.append({"provider": spec.provider, "model": spec.model, "base_url": base_url})
-    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": rule}
+    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": settings.llm.decision_rule}
 
 
 class Screener:
@@ -145,6 +143,7 @@ class Screener:
     def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
                  prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
                  cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION,
+                 cache_prefix: str = LLM_CACHE_PREFIX,
                  prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS_PER_RECORD) -> None:
         self.models = models
         self.clients = clients
@@ -153,6 +152,7 @@ class Screener:
         self.decision_rule = decision_rule
         self.cache_ttl = cache_ttl
         self.prompt_version = prompt_version
+        self.cache_prefix = cache_prefix
         self.prompt_max_chars = prompt_max_chars
         self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
@@ -180,8 +180,8 @@ class Screener:
         hits: dict[str, Any] = {}
         if self.cache is not None:
             # every model's key looked up in one round trip; the misses are called and written one by one
-            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
-                    for spec in self.models]
+            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS,
+                                  self.cache_prefix) for spec in self.models]
             hits = self.cache.get_many(keys)
         results: list[ModelDecision | LLMUnavailable | None] = [None] * len(self.models)
         to_call: list[int] = []
@@ -268,68 +268,37 @@ class Screener:
                 "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
 
 
-def _llm_cache_enabled(config: Mapping[str, Any]) -> bool:
-    value = str(setting(config, "LLM_CACHE", "on")).strip().lower()
-    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"LLM_CACHE must be on or off, got {value!r}")
-    return value in ("on", "true", "1", "yes")
+def llm_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
+    """How long LLM answers are cached (``LLM_CACHE_TTL_SECONDS``; 0: forever, i.e. None)."""
+    ttl = Settings.of(config).llm.cache_ttl
+    return ttl if ttl > 0 else None
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
-    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config`` / environment."""
+def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine | None) -> Cache | None:
+    """The process's cache for LLM answers (``CACHE_BACKEND``), or None when ``LLM_CACHE=off``."""
+    settings = Settings.of(config)
+    if not settings.llm.cache:
+        return None
+    return get_cache(settings, engine if settings.cache.backend != "memory" else None)
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
+    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     if not models:
         raise NoModelsConfigured("the model snapshot names no models")
-    retry = RetryPolicy(
-        max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
-        initial_wait=float_setting(config, "LLM_RETRY_INITIAL_SECONDS", 1.0),
-        max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
-        jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
-    )
+    settings = Settings.of(config)
+    llm = settings.llm
+    retry = RetryPolicy(max_attempts=llm.max_attempts, initial_wait=llm.retry_initial, max_wait=llm.retry_max,
+                        jitter=llm.retry_jitter)
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
-    cache: Cache | None = None
-    if _llm_cache_enabled(config):
-        cache = get_cache(config, _engine_for(config) if str(config.get("CACHE_BACKEND") or "postgres") != "memory"
-                          else None)
-    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", DEFAULT_LLM_CACHE_TTL_SECONDS)
-    return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
-                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION,
-                    int_setting(config, "PROMPT_MAX_CHARS_PER_RECORD", DEFAULT_PROMPT_MAX_CHARS_PER_RECORD))
-
-
-_engines: dict[str, Any] = {}
-
-
-def _engine_for(config: Mapping[str, Any]):
-    """The current app's engine, or (outside an app context) one engine per database URL."""
-    from flask import has_app_context
-
-    if has_app_context():
-        from app.extensions import db
-
-        return db.engine
-    from sqlalchemy import create_engine
-
-    url = config["SQLALCHEMY_DATABASE_URI"]
-    if url not in _engines:
-        _engines[url] = create_engine(url, pool_pre_ping=True)
-    return _engines[url]
-
-
-def screen_record(project: Project, record: Literature) -> RecordScreening:
-    """Screen one record of ``project`` with the configured models (inside an app context)."""
-    from flask import current_app
-
-    config = current_app.config
-    screener = build_screener(model_config_snapshot(config), config)
-    try:
-        return screener.screen(
-            Criteria(project.picos or {}, project.inclusion_criteria, project.exclusion_criteria),
-            RecordText(record.id, record.title, record.abstract),
-        )
-    finally:
-        screener.close()
+            clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
+    return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
+                    cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix,
+                    settings.llm.prompt_max_chars)

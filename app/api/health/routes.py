@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from app.api.errors import api_abort
+from app.db.migrate import current_revision, head_revision
 from app.extensions import db
-from app.migrate import current_revision, head_revision
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,14 @@ from typing import Any
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from app.api.errors import api_abort
 from app.api.literatures.schemas import (
     ImportSummarySchema,
     LiteratureImportSchema,
     LiteratureSchema,
+    LiteratureSourceFormSchema,
 )
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
@@ -36,7 +38,9 @@ REQUEST_BODY_DOC = {
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": "RIS, MEDLINE (.nbib), BibTeX or CSV export."}},
+                                    "description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science or EndNote XML export."},
+                           "source": {"type": "string", "maxLength": 200,
+                                      "description": "the database the export came from"}},
         }},
     },
 }
@@ -74,23 +78,31 @@ class Literatures(MethodView):
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
     def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
-        """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV)."""
+        """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of
+        Science, EndNote XML)."""
         project = load_project(project_id)
         config = current_app.config
-        upload = request.files.get("file")  # documented in REQUEST_BODY_DOC (one body, two media types)
+        # the multipart part is read here, not by a second @blp.arguments: one requestBody, two media types
+        upload = request.files.get("file")
+        try:
+            form = LiteratureSourceFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            api_abort(422, "Invalid form fields.", errors={"form": exc.messages})
         if upload is not None:
             filename = upload.filename or "upload"
             data = upload.stream.read(_max_bytes() + 1)
             summary = literature_service.import_file(
                 db.session(), project, filename, data, max_bytes=_max_bytes(),
-                max_records=int(config["MAX_IMPORT_RECORDS"]), max_line_chars=int(config["MAX_IMPORT_LINE_CHARS"]),
+                max_records=int(config["MAX_IMPORT_RECORDS"]), source_label=form.get("source"),
+                max_line_chars=int(config["MAX_IMPORT_LINE_CHARS"]),
             )
         elif body.get("records") is not None:
             literature_service.check_size(request.content_length or 0, _max_bytes(), "The request body",
                                           field="records")
             records = body["records"]
             literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
-            summary = literature_service.import_records(db.session(), project, records, "json")
+            summary = literature_service.import_records(db.session(), project, records, "json",
+                                                        source_label=body.get("source"))
         else:
             api_abort(
                 422,

@@ -8,7 +8,6 @@ the server's message and field errors, never a traceback and never the token: th
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "http://127.0.0.1:5000"
 API_PREFIX = "/api/v1"
-FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
 
 
 class ApiError(Exception):
@@ -55,10 +53,6 @@ def _is_message_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def settings_from_env(api_url: str | None = None, token: str | None = None) -> tuple[str, str | None]:
-    """The API URL and token: explicit values first, then LITSCREEN_API_URL / LITSCREEN_TOKEN, then defaults."""
-    url = api_url or os.environ.get("LITSCREEN_API_URL") or DEFAULT_API_URL
-    return url.rstrip("/"), token or os.environ.get("LITSCREEN_TOKEN") or None
 
 
 class LitscreenClient:
@@ -125,15 +119,6 @@ class LitscreenClient:
                 return
             page += 1
 
-    # -- health --------------------------------------------------------------------------------------------
-
-    def healthz(self) -> bool:
-        """Whether ``GET /healthz`` answers 200."""
-        try:
-            return self._http.get("/healthz", timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     # -- projects and records ------------------------------------------------------------------------------
 
     def create_project(self, name: str, picos: dict[str, str], inclusion_criteria: str | None = None,
@@ -150,14 +135,21 @@ class LitscreenClient:
         """``POST /asl/projects/{id}/literatures`` with JSON records; answers ``{imported, duplicates, skipped}``."""
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", json={"records": records})
 
-    def import_file(self, project_id: int, path: Path) -> dict:
-        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected)."""
+    def import_file(self, project_id: int, path: Path, source: str | None = None) -> dict:
+        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected) and the
+        optional ``source`` label (the database searched); answers ``{imported, duplicates, skipped, format,
+        encoding, warnings, source_databases}``."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ApiError(f"cannot read {path}: {exc.strerror or exc}") from None
         files = {"file": (Path(path).name, data, "application/octet-stream")}
-        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files)
+        form = {"source": source} if source else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files, data=form)
+
+    def projects(self) -> Iterator[dict]:
+        """``GET /asl/projects``: every project of the token's user."""
+        return self._pages(f"{API_PREFIX}/asl/projects")
 
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
@@ -191,7 +183,7 @@ class LitscreenClient:
         return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/cancel")
 
     def export(self, task_id: int, fmt: str = "csv") -> bytes:
-        """``GET /asl/tasks/{id}/export?format=csv|ris``: the file's bytes."""
+        """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
 
     def cache_stats(self) -> dict:
