@@ -9,7 +9,12 @@ import sys
 import httpx
 import pytest
 
-from tasks.flower_guard import FlowerExposed, check_exposure, has_real_credentials, is_loopback
+from tasks.flower_guard import (
+    FlowerExposed,
+    check_exposure,
+    has_real_credentials,
+    is_loopback,
+)
 from tests.support.processes import ROOT, ProcessGroup, subprocess_env, wait_for
 from tests.test_flower import free_port
 

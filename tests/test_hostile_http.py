@@ -16,8 +16,8 @@ import pytest
 
 from tests.conftest import PICOS
 from tests.hostile import generate
-from tests.support.processes import ProcessGroup, subprocess_env, wait_for
 from tests.support.engine import add_records, scalar
+from tests.support.processes import ProcessGroup, subprocess_env, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -35,14 +35,16 @@ def api_abort(code: int, message: str, errors: dict | None = None) -> None:
 def _domain_statuses() -> dict[type[Exception], int]:
     """Domain error class -> HTTP status (0: the error carries its own ``status``)."""
     from app.importers import ImportRejected
-    from app.services.projects import ProjectNotFound
     from app.services.engine.errors import ScreeningError
     from app.services.kinds import KindInputError, NothingToProcess
+    from app.services.possible_duplicates import DuplicateMergeError
+    from app.services.projects import ProjectNotFound
     from app.services.record_screening import NoModelsConfigured
     from app.services.screening_results import ResultNotFound, TaskNotFound
 
     return {ProjectNotFound: 404, TaskNotFound: 404, ResultNotFound: 404, NoModelsConfigured: 409,
-            ScreeningError: 409, NothingToProcess: 409, KindInputError: 422, ImportRejected: 0}
+            ScreeningError: 409, NothingToProcess: 409, KindInputError: 422, ImportRejected: 0,
+            DuplicateMergeError: 0}
 
 
 NOT_FOUND_NAMES = {"ProjectNotFound": "Project", "TaskNotFound": "Task", "ResultNotFound": "Result"}

@@ -37,7 +37,7 @@ _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 class Int32Converter(IntegerConverter):
     """``<int:id>`` limited to what a PostgreSQL ``integer`` column holds."""
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's signature
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_INT32)
         super().__init__(map, *args, **kwargs)
 

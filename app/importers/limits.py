@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from rispy.parser import RisParser
 from bibtexparser.middlewares import LatexDecodingMiddleware
+from rispy.parser import RisParser
 
 from app.importers.errors import ImportRejected
 
