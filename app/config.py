@@ -219,6 +219,8 @@ class LLMSettings:
     # what one record may put into a prompt (title + abstract); longer text is cut, with a warning
     prompt_max_chars: int = env("PROMPT_MAX_CHARS_PER_RECORD", 20_000, minimum=0)
     prices: str | None = env("LLM_PRICES")  # JSON {"provider:model": {"input": USD, "output": USD}} per 1M tokens
+    # provider limits shared by every worker process through PostgreSQL, or applied by each process alone
+    limits_scope: str = env("LLM_LIMITS_SCOPE", "fleet", choices=("fleet", "process"))
     providers: Mapping[str, ProviderOverrides] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
