@@ -1,7 +1,7 @@
 """Roles, expiring tokens, and at most one active task per project and kind.
 
 Revision ID: 0003_hostile
-Revises: 0004_imports
+Revises: 0011
 Create Date: 2026-12-01
 
 - ``users.is_admin``: admins may manage the shared cache and see fleet-wide figures;
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_hostile"
-down_revision = "0004_imports"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
