@@ -94,13 +94,14 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("name")
+@click.option("--admin", is_flag=True, help="May manage the shared cache and see fleet-wide figures.")
 @with_appcontext
-def users_create(name: str) -> None:
+def users_create(name: str, admin: bool) -> None:
     """Create a user; prints the user id."""
     from app.services.users import UserExistsError, create_user
 
     try:
-        user = create_user(db.session(), name)
+        user = create_user(db.session(), name, is_admin=admin)
     except (UserExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(user.id)
@@ -113,16 +114,53 @@ def tokens_group() -> None:
 
 @tokens_group.command("create")
 @click.argument("name")
+@click.option("--expires-in", "expires_in", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="DAYS", help="The token stops working after DAYS days (default: never).")
 @with_appcontext
-def tokens_create(name: str) -> None:
+def tokens_create(name: str, expires_in: float | None) -> None:
     """Create an API token for user NAME; prints only the token."""
     from app.services.users import UnknownUserError, create_token
 
     try:
-        token = create_token(db.session(), name)
-    except UnknownUserError as exc:
+        token = create_token(db.session(), name, expires_in)
+    except (UnknownUserError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     sys.stdout.write(token + "\n")
+
+
+def _when(value: object) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"  # type: ignore[attr-defined]
+
+
+@tokens_group.command("list")
+@click.argument("name")
+@with_appcontext
+def tokens_list(name: str) -> None:
+    """List user NAME's tokens: id, prefix, created, expires, last used, revoked (never the secret)."""
+    from app.services.users import UnknownUserError, list_tokens
+
+    try:
+        tokens = list_tokens(db.session(), name)
+    except UnknownUserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("id\tprefix\tcreated\texpires\tlast_used\trevoked")
+    for token in tokens:
+        click.echo("\t".join([str(token.id), token.prefix + "…", _when(token.created_at), _when(token.expires_at),
+                              _when(token.last_used_at), _when(token.revoked_at)]))
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID (see ``tokens list``): requests with it get 401 from now on."""
+    from app.services.users import UnknownTokenError, revoke_token
+
+    try:
+        token = revoke_token(db.session(), token_id)
+    except UnknownTokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {token.id} revoked at {_when(token.revoked_at)}", err=True)
 
 
 # Command modules of later features: each defines click commands and a ``register(main)`` function.

@@ -216,6 +216,8 @@ class LLMSettings:
     retry_jitter: float = env("LLM_RETRY_JITTER_SECONDS", 1.0, minimum=0)
     cache: bool = env("LLM_CACHE", True)
     cache_ttl: float = env("LLM_CACHE_TTL_SECONDS", 30 * 24 * 3600.0, minimum=0)  # 0: keep forever
+    # what one record may put into a prompt (title + abstract); longer text is cut, with a warning
+    prompt_max_chars: int = env("PROMPT_MAX_CHARS_PER_RECORD", 20_000, minimum=0)
     prices: str | None = env("LLM_PRICES")  # JSON {"provider:model": {"input": USD, "output": USD}} per 1M tokens
     # provider limits shared by every worker process through PostgreSQL, or applied by each process alone
     limits_scope: str = env("LLM_LIMITS_SCOPE", "fleet", choices=("fleet", "process"))
@@ -261,6 +263,15 @@ class ImportSettings:
 
     max_bytes: int = env("MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1)
     max_records: int = env("MAX_IMPORT_RECORDS", 50_000, minimum=1)
+    # import guards (app/importers/limits.py): a longer line refuses the file (422 naming the line)
+    max_line_chars: int = env("MAX_IMPORT_LINE_CHARS", 1_000_000, minimum=1)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The HTTP API's own settings."""
+
+    metrics_token: str | None = env("METRICS_TOKEN")  # when set, GET /metrics needs "Bearer <METRICS_TOKEN>"
 
 
 @dataclass(frozen=True)
@@ -302,6 +313,7 @@ class FulltextSettings:
 GROUP_TYPES: dict[str, type] = {
     "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
     "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "fulltext": FulltextSettings,
+    "api": ApiSettings,
 }
 
 
@@ -317,6 +329,7 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
     fulltext: FulltextSettings = field(default_factory=FulltextSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
 
     @classmethod

@@ -64,11 +64,11 @@ def make_token(app: Flask):
     from app.models import User
     from app.services.users import create_token, create_user
 
-    def _make(name: str = "alice") -> str:
+    def _make(name: str = "alice", admin: bool = False) -> str:
         with app.app_context():
             session = db.session()
             if session.scalar(select(User).where(User.name == name)) is None:
-                create_user(session, name)
+                create_user(session, name, is_admin=admin)
             return create_token(session, name)
 
     return _make
@@ -78,6 +78,12 @@ def make_token(app: Flask):
 def auth(make_token) -> dict[str, str]:
     """Authorization headers for user 'alice'."""
     return {"Authorization": f"Bearer {make_token('alice')}"}
+
+
+@pytest.fixture
+def admin_auth(make_token) -> dict[str, str]:
+    """Authorization headers for 'root', an admin."""
+    return {"Authorization": f"Bearer {make_token('root', admin=True)}"}
 
 
 @pytest.fixture

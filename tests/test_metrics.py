@@ -100,3 +100,15 @@ def test_metrics_names_and_values_follow_the_work(app, client, database_url: str
     assert after[("litscreen_checkpoint_commit_seconds_count", ())] == 2
     assert after[("litscreen_checkpoint_commit_seconds_bucket", (("le", "0.005"),))] == 1
     assert after[("litscreen_cache_expired_entries", ())] == before[("litscreen_cache_expired_entries", ())] + 1
+
+
+def test_metrics_need_the_bearer_token_when_the_operator_sets_one(app, client, monkeypatch) -> None:
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "scrape-secret")
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and refused.get_json()["code"] == 401
+    assert "scrape-secret" not in refused.get_data(as_text=True)
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert allowed.status_code == 200 and "litscreen" in allowed.get_data(as_text=True)
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", None)
+    assert client.get("/metrics").status_code == 200

@@ -17,6 +17,14 @@ def current_user() -> User:
     return g.current_user
 
 
+def require_admin() -> User:
+    """The authenticated user if an admin, else a 403 (roles: ``litscreen users create NAME --admin``)."""
+    user = current_user()
+    if not user.is_admin:
+        api_abort(403, "Only an admin may do this (create one with 'litscreen users create NAME --admin').")
+    return user
+
+
 def register_auth(app: Flask) -> None:
     """Require a valid bearer token on every /api/v1 request (the token itself is never logged or echoed)."""
 
@@ -30,5 +38,5 @@ def register_auth(app: Flask) -> None:
             api_abort(401, "Missing bearer token: send 'Authorization: Bearer <token>'.")
         user = user_for_token(db.session(), token.strip())
         if user is None:
-            api_abort(401, "Invalid or revoked API token.")
+            api_abort(401, "Invalid, expired or revoked API token.")
         g.current_user = user

@@ -1,11 +1,14 @@
-"""Every error answers JSON in flask-smorest's shape: {code, status, message, errors?} — never an HTML page."""
+"""Every error answers JSON in flask-smorest's shape: {code, status, message, errors?} — never an HTML page.
+
+Services raise domain errors; this module is the one place that maps them to HTTP (``DOMAIN_ERRORS``), so
+views call services and let those errors propagate."""
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
@@ -29,8 +32,48 @@ def api_abort(code: int, message: str, errors: dict | None = None) -> None:
     abort(code, **kwargs)
 
 
+def _domain_statuses() -> dict[type[Exception], int]:
+    """Domain error class -> HTTP status (0: the error carries its own ``status``)."""
+    from app.importers import ImportRejected
+    from app.services.engine.errors import ScreeningError
+    from app.services.kinds import KindInputError, NothingToProcess
+    from app.services.possible_duplicates import DuplicateMergeError
+    from app.services.projects import ProjectNotFound
+    from app.services.record_screening import NoModelsConfigured
+    from app.services.screening_results import ResultNotFound, TaskNotFound
+
+    return {ProjectNotFound: 404, TaskNotFound: 404, ResultNotFound: 404, NoModelsConfigured: 409,
+            ScreeningError: 409, NothingToProcess: 409, KindInputError: 422, ImportRejected: 0,
+            DuplicateMergeError: 0}
+
+
+NOT_FOUND_NAMES = {"ProjectNotFound": "Project", "TaskNotFound": "Task", "ResultNotFound": "Result"}
+
+
+def domain_error_body(exc: Exception, status: int) -> dict:
+    """The error document for a domain error (what is missing, or the service's own message)."""
+    name = type(exc).__name__
+    if name in NOT_FOUND_NAMES:
+        ident = exc.args[0] if exc.args else ""
+        return error_body(status, f"{NOT_FOUND_NAMES[name]} {ident} not found.")
+    if name == "NoModelsConfigured":
+        return error_body(status, f"No screening models configured: {exc}")
+    field = getattr(exc, "field", None)
+    if name == "KindInputError":
+        return error_body(status, str(exc), {"json": {field: [str(exc)]}})
+    return error_body(status, str(exc), {field: [str(exc)]} if field else None)
+
+
 def register_error_handlers(app: Flask) -> None:
-    """JSON for every HTTP error, and a 500 document without internals for anything unexpected."""
+    """JSON for every HTTP error and domain error, and a 500 document without internals for anything else."""
+    for error_class, code in _domain_statuses().items():
+        def handle_domain_error(exc: Exception, code: int = code) -> Response:
+            status = code or int(getattr(exc, "status", 422))
+            response = jsonify(domain_error_body(exc, status))
+            response.status_code = status
+            return response
+
+        app.register_error_handler(error_class, handle_domain_error)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):  # type: ignore[no-untyped-def]

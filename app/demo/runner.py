@@ -136,7 +136,7 @@ def create_demo_token(database_url: str) -> str:
     app = create_app({"DATABASE_URL": database_url})
     try:
         with app.app_context():
-            create_user(db.session(), DEMO_USER)
+            create_user(db.session(), DEMO_USER, is_admin=True)  # the demo reads fleet-wide cache stats
             return create_token(db.session(), DEMO_USER)
     finally:
         app.extensions["litscreen_db_engine"].dispose()

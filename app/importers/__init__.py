@@ -23,6 +23,7 @@ from app.importers.detection import (
 )
 from app.importers.endnote_xml import parse_endnote_xml
 from app.importers.errors import ImportRejected
+from app.importers.limits import DEFAULT_MAX_LINE_CHARS, check_text, fold_ris_continuations, limit_records
 from app.importers.medline import parse_medline
 from app.importers.parsed import ParsedFile
 from app.importers.ris import parse_ris
@@ -38,17 +39,22 @@ PARSERS = {
 __all__ = ["FILE_FORMATS", "ImportRejected", "ParsedFile", "detect_format", "parse_file", "parse_text"]
 
 
-def parse_text(filename: str, text: str) -> ParsedFile:
-    """Parse already-decoded text of an export named ``filename``."""
+def parse_text(filename: str, text: str, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> ParsedFile:
+    """Parse already-decoded text of an export named ``filename`` (guarded by ``limits`` before and after)."""
+    check_text(text, filename, max_line_chars)
     file_format = detect_format(filename, text)
-    return PARSERS[file_format](text)
+    if file_format == RIS:
+        text = fold_ris_continuations(text)
+    parsed = PARSERS[file_format](text)
+    limit_records(parsed.records, parsed.warnings)
+    return parsed
 
 
-def parse_file(filename: str, data: bytes) -> ParsedFile:
+def parse_file(filename: str, data: bytes, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> ParsedFile:
     """Parse an uploaded export file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of Science, EndNote XML) into
     normalised records."""
     decoded = decode_upload(data, filename)
-    parsed = parse_text(filename, decoded.text)
+    parsed = parse_text(filename, decoded.text, max_line_chars)
     parsed.encoding = decoded.encoding
     parsed.warnings[:0] = decoded.warnings
     logger.info(

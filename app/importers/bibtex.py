@@ -22,6 +22,7 @@ from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock, E
 
 from app.importers import record_types
 from app.importers.errors import ImportRejected
+from app.importers.limits import BudgetedLatexDecoding, LatexBudget
 from app.importers.normalise import make_record, parse_year, split_authors, split_list
 from app.importers.parsed import ParsedFile
 from app.importers.sources import detect_source
@@ -46,12 +47,12 @@ class EscapePercentMiddleware(BlockMiddleware):
         return entry
 
 
-def _parse_stack() -> list[Middleware]:
+def _parse_stack(budget: LatexBudget | None = None) -> list[Middleware]:
     return [
         middlewares.ResolveStringReferencesMiddleware(allow_inplace_modification=True),
         middlewares.RemoveEnclosingMiddleware(allow_inplace_modification=True),
         EscapePercentMiddleware(),
-        middlewares.LatexDecodingMiddleware(),
+        BudgetedLatexDecoding(budget),  # app/importers/limits.py: decode only markup, within a budget
         middlewares.SeparateCoAuthors(),
     ]
 
@@ -120,7 +121,8 @@ def _unbrace(value: Any) -> str:
 
 def parse_bibtex(text: str) -> ParsedFile:
     """Parse BibTeX text into normalised records."""
-    library = bibtexparser.parse_string(text, parse_stack=_parse_stack())
+    budget = LatexBudget()
+    library = bibtexparser.parse_string(text, parse_stack=_parse_stack(budget))
     parsed = ParsedFile(records=[], format="bibtex")
     index = 0
     for block in library.blocks:
@@ -141,11 +143,14 @@ def parse_bibtex(text: str) -> ParsedFile:
             block = _merged_entry(block)
         elif isinstance(block, DuplicateBlockKeyBlock):
             # bibtexparser leaves such blocks raw (no middleware ran): parse the entry on its own.
-            reparsed = bibtexparser.parse_string(block.raw or "", parse_stack=_parse_stack()).entries
+            reparsed = bibtexparser.parse_string(block.raw or "", parse_stack=_parse_stack(budget)).entries
             block = reparsed[0] if reparsed else (block.ignore_error_block or block)
         if isinstance(block, Entry):
             parsed.records.append(entry_to_record(index, block))
             index += 1
+    note = budget.warning()
+    if note:
+        parsed.warnings.append(note)
     if index == 0:
         raise ImportRejected(422, "Malformed BibTeX: no entry found (expected entries like '@article{key, …}').")
     return parsed

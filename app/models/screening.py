@@ -32,6 +32,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, utcnow
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus, check_constraint_sql
 
+# at most one task per project and kind that is pending, running or paused (a partial unique index)
+ONE_ACTIVE_TASK_INDEX = "uq_screening_tasks_one_active_per_project_kind"
 
 def _project_owner(context: Any) -> int | None:
     """Default ``owner_id``: the owner of the task's project (tasks without a project must name their owner)."""
@@ -43,7 +45,11 @@ def _project_owner(context: Any) -> int | None:
 
 class ScreeningTask(Base):
     __tablename__ = "screening_tasks"
-    __table_args__ = (CheckConstraint(check_constraint_sql("status", TaskStatus), name="status"),)
+    __table_args__ = (
+        CheckConstraint(check_constraint_sql("status", TaskStatus), name="status"),
+        Index(ONE_ACTIVE_TASK_INDEX, "project_id", "task_type", unique=True,
+              postgresql_where=text("status IN ('pending', 'running', 'paused')")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # literature kinds belong to a project; other kinds (clinical extraction) only to their owner

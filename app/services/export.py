@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.models import Literature, ScreeningResult, ScreeningTask
 from app.services.kinds import get_kind
 from app.services.record_export import record_ris_fields
+from app.services.spreadsheet_safe import neutralise_row
 
 EXPORT_FORMATS = ("csv", "ris", "xlsx")
 
@@ -37,7 +38,8 @@ def _table(session: Session, task: ScreeningTask) -> Iterator[list[Any]]:
 def export_csv(session: Session, task: ScreeningTask) -> str:
     """The task's results as CSV text."""
     out = io.StringIO()
-    csv.writer(out).writerows(_table(session, task))
+    # spreadsheet-safe (app/services/spreadsheet_safe.py): cells that would start a formula get a leading quote
+    csv.writer(out).writerows(neutralise_row(row) for row in _table(session, task))
     return out.getvalue()
 
 
@@ -54,7 +56,7 @@ def export_xlsx(session: Session, task: ScreeningTask) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("results")
     for row in _table(session, task):
-        sheet.append([_cell(value) for value in row])
+        sheet.append(neutralise_row([_cell(value) for value in row]))  # openpyxl would store "=…" as a formula
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.importers import ImportRejected, parse_file
+from app.importers.limits import DEFAULT_MAX_LINE_CHARS
 from app.importers.normalise import clean_text, dedup_key, make_record, normalise_label, parse_year
 from app.importers.record_types import RECORD_TYPES
 from app.models import ImportBatch, Literature, Project
@@ -73,13 +74,13 @@ def check_size(size: int, max_bytes: int, what: str, field: str = "file") -> Non
 
 def import_file(
     session: Session, project: Project, filename: str, data: bytes, *, max_bytes: int, max_records: int,
-    source_label: str | None = None,
+    source_label: str | None = None, max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
 ) -> ImportSummary:
     """Parse an export file and import its records (ImportRejected for anything it cannot take).
 
     ``source_label`` (the user's name for the database searched) replaces the detected source database."""
     check_size(len(data), max_bytes, f"'{filename}'")
-    parsed = parse_file(filename, data)
+    parsed = parse_file(filename, data, max_line_chars)
     check_record_count(parsed.total, max_records, "file")
     return import_records(
         session, project, parsed.records, parsed.format, skipped=parsed.skipped, filename=filename,

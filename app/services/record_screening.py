@@ -25,6 +25,7 @@ from app.llm.decision import combine
 from app.llm.limits import FleetLimits, limiter_name
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
+from app.llm.prompt_limits import DEFAULT_PROMPT_MAX_CHARS_PER_RECORD, cap_record_text
 from app.llm.prompts import (
     PROMPT_VERSION,
     REQUEST_PARAMS,
@@ -85,6 +86,7 @@ class ModelDecision:
     cost: float = 0.0
     cached: bool = False
     error: str | None = None
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able form."""
@@ -142,7 +144,8 @@ class Screener:
     def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
                  prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
                  cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION,
-                 cache_prefix: str = LLM_CACHE_PREFIX) -> None:
+                 cache_prefix: str = LLM_CACHE_PREFIX,
+                 prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS_PER_RECORD) -> None:
         self.models = models
         self.clients = clients
         self.cache = cache
@@ -151,6 +154,7 @@ class Screener:
         self.cache_ttl = cache_ttl
         self.prompt_version = prompt_version
         self.cache_prefix = cache_prefix
+        self.prompt_max_chars = prompt_max_chars
         self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
                                         thread_name_prefix="llm-call")
@@ -168,8 +172,11 @@ class Screener:
 
     def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
+        title, abstract, warning = cap_record_text(record.title, record.abstract, self.prompt_max_chars)
+        if warning:
+            logger.info("record %s: %s", record.literature_id, warning)
         messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
-                                  record.title, record.abstract)
+                                  title, abstract)
         keys = [""] * len(self.models)
         hits: dict[str, Any] = {}
         if self.cache is not None:
@@ -204,6 +211,8 @@ class Screener:
         if unavailable is not None:
             raise unavailable
         decisions = [r for r in results if isinstance(r, ModelDecision)]
+        for decision in decisions:
+            decision.warning = warning
         prompt_tokens = sum(d.prompt_tokens for d in decisions)
         completion_tokens = sum(d.completion_tokens for d in decisions)
         cost = round(sum(d.cost for d in decisions), 8)
@@ -311,4 +320,5 @@ def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, 
     clients = chat_clients(snapshot, config, limits_engine)
     return Screener(models, clients, cache, price_table(Settings.of(config)),
                     snapshot.get("decision_rule") or "unanimous",
-                    cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)
+                    cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix,
+                    Settings.of(config).llm.prompt_max_chars)

@@ -145,6 +145,7 @@ def result_view(result: ScreeningResult, record: Literature | None) -> dict[str,
         "has_conflict": result.has_conflict, "manual_review_required": result.manual_review_required,
         "status": result.status, "error": result.error, "exclusion_reason": result.exclusion_reason,
         "fields": result.fields, "review": review,
+        "warnings": sorted({d["warning"] for d in result.decisions or [] if d.get("warning")}),
     }
 
 

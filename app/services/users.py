@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import ApiToken, User
@@ -29,38 +29,69 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_user(session: Session, name: str) -> User:
-    """Create and commit a user named ``name``."""
+class UnknownTokenError(LookupError):
+    """No token has that id."""
+
+
+def create_user(session: Session, name: str, is_admin: bool = False) -> User:
+    """Create and commit a user named ``name`` (an admin when ``is_admin``)."""
     name = name.strip()
     if not name:
         raise ValueError("user name must not be empty")
     if session.scalar(select(User).where(User.name == name)) is not None:
         raise UserExistsError(f"user {name!r} exists already")
-    user = User(name=name)
+    user = User(name=name, is_admin=is_admin)
     session.add(user)
     session.commit()
     return user
 
 
-def create_token(session: Session, user_name: str) -> str:
-    """Create an API token for ``user_name``, commit its hash, and return the token itself (shown once)."""
+def _user_named(session: Session, user_name: str) -> User:
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
         raise UnknownUserError(f"no user named {user_name!r}")
+    return user
+
+
+def create_token(session: Session, user_name: str, expires_in_days: float | None = None) -> str:
+    """Create an API token for ``user_name`` (expiring after ``expires_in_days`` if given), commit its hash,
+    and return the token itself (shown once)."""
+    user = _user_named(session, user_name)
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ValueError("--expires-in must be a positive number of days")
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days is not None else None
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:8]))
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:8], expires_at=expires_at))
     session.commit()
     return token
 
 
+def list_tokens(session: Session, user_name: str) -> list[ApiToken]:
+    """A user's tokens, oldest first (the rows hold only hashes and an 8-character prefix)."""
+    user = _user_named(session, user_name)
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Mark token ``token_id`` revoked (idempotent: the first revocation time is kept) and commit."""
+    api_token = session.get(ApiToken, token_id)
+    if api_token is None:
+        raise UnknownTokenError(f"no token with id {token_id}")
+    if api_token.revoked_at is None:
+        api_token.revoked_at = utcnow()
+        session.commit()
+    return api_token
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    """The user owning an unrevoked ``token``, or None."""
+    """The user owning an unrevoked, unexpired ``token``, or None."""
     if not token:
         return None
     row = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None),
+               or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()))
     ).first()
     if row is None:
         return None

@@ -17,7 +17,6 @@ from app.api.duplicates.schemas import (
     MergeSchema,
     PossibleDuplicateSchema,
 )
-from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
 from app.extensions import db
@@ -28,10 +27,6 @@ logger = logging.getLogger(__name__)
 
 blp = Blueprint("duplicates", __name__, url_prefix="/api/v1/asl/projects",
                 description="Possible duplicates of a project and its import history")
-
-
-def _abort(exc: duplicates_service.DuplicateMergeError) -> None:
-    api_abort(exc.status, exc.message, errors={exc.field: [exc.message]})
 
 
 @blp.route("/<int:project_id>/possible-duplicates")
@@ -54,12 +49,9 @@ class MergeDuplicates(MethodView):
     def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
         """Merge records into one (keep_id), completing it from the others, which are removed."""
         project = load_project(project_id)
-        try:
-            kept, warnings = duplicates_service.merge_duplicates(
-                db.session(), project, current_user(), body["keep_id"], body["merge_ids"]
-            )
-        except duplicates_service.DuplicateMergeError as exc:
-            _abort(exc)
+        kept, warnings = duplicates_service.merge_duplicates(
+            db.session(), project, current_user(), body["keep_id"], body["merge_ids"]
+        )
         return {"record": kept, "merged_ids": body["merge_ids"], "warnings": warnings}
 
 
@@ -70,10 +62,7 @@ class DismissDuplicates(MethodView):
     def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
         """Mark records as different studies: they are not listed as possible duplicates again."""
         project = load_project(project_id)
-        try:
-            duplicates_service.dismiss_duplicates(db.session(), project, current_user(), body["literature_ids"])
-        except duplicates_service.DuplicateMergeError as exc:
-            _abort(exc)
+        duplicates_service.dismiss_duplicates(db.session(), project, current_user(), body["literature_ids"])
         return {"dismissed": sorted(set(body["literature_ids"]))}
 
 

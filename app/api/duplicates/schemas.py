@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.api.literatures.schemas import LiteratureSchema
+from app.api.request_guards import record_id_field
 
 
 class PossibleDuplicateSchema(Schema):
@@ -15,8 +16,8 @@ class PossibleDuplicateSchema(Schema):
 
 
 class MergeSchema(Schema):
-    keep_id = fields.Integer(required=True, metadata={"description": "the record to keep"})
-    merge_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=100),
+    keep_id = record_id_field(required=True, metadata={"description": "the record to keep"})
+    merge_ids = fields.List(record_id_field(), required=True, validate=validate.Length(min=1, max=100),
                             metadata={"description": "records merged into it, then removed"})
 
 
@@ -27,7 +28,7 @@ class MergeResultSchema(Schema):
 
 
 class DismissSchema(Schema):
-    literature_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=2, max=100),
+    literature_ids = fields.List(record_id_field(), required=True, validate=validate.Length(min=2, max=100),
                                  metadata={"description": "records that are different studies"})
 
 

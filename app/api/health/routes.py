@@ -1,13 +1,15 @@
-"""Liveness, readiness and Prometheus metrics (no authentication)."""
+"""Liveness, readiness and Prometheus metrics (no authentication; /metrics takes a bearer token if METRICS_TOKEN is set)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from app.api.errors import api_abort
 from app.db.migrate import current_revision, head_revision
 from app.extensions import db
 
@@ -16,13 +18,27 @@ logger = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Health and metrics")
 
 
+STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+READY = {"type": "object", "properties": {
+    "status": {"type": "string"}, "database": {"type": "string"},
+    "schema": {"type": "object", "properties": {"current": {"type": "string", "nullable": True},
+                                                "head": {"type": "string", "nullable": True}}}}}
+
+
+def _json_answer(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 @blp.route("/healthz")
+@blp.doc(security=[], responses={"200": _json_answer("The process answers.", STATUS)})
 def healthz():  # type: ignore[no-untyped-def]
     """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
 
 @blp.route("/readyz")
+@blp.doc(security=[], responses={"200": _json_answer("Ready.", READY),
+                                 "503": _json_answer("The database is unreachable or not at head.", READY)})
 def readyz():  # type: ignore[no-untyped-def]
     """Readiness: the database answers and its schema is at the newest migration."""
     try:
@@ -43,9 +59,17 @@ def readyz():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/metrics")
+@blp.doc(responses={"200": {"description": "Prometheus text exposition.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics():  # type: ignore[no-untyped-def]
-    """Prometheus text exposition."""
+    """Prometheus text exposition (needs ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is set)."""
     from app.metrics import render_metrics
+
+    expected = current_app.config.get("METRICS_TOKEN")
+    if expected:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(expected).encode()):
+            api_abort(401, "GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.")
 
     body, content_type = render_metrics(current_app._get_current_object())
     return Response(body, content_type=content_type)

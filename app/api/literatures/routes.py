@@ -8,11 +8,11 @@ from typing import Any
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from app.api.errors import api_abort
 from app.api.literatures.schemas import (
     ImportSummarySchema,
-    LiteratureFileSchema,
     LiteratureImportSchema,
     LiteratureSchema,
     LiteratureSourceFormSchema,
@@ -20,7 +20,6 @@ from app.api.literatures.schemas import (
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
 from app.extensions import db
-from app.importers import ImportRejected
 from app.services import literature as literature_service
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,13 @@ REQUEST_BODY_DOC = {
     "required": True,
     "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/LiteratureImport"}},
-        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/LiteratureFile"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science or EndNote XML export."},
+                           "source": {"type": "string", "maxLength": 200,
+                                      "description": "the database the export came from"}},
+        }},
     },
 }
 
@@ -56,10 +61,6 @@ def reject_oversize_body() -> None:
         )
 
 
-def _reject(exc: ImportRejected) -> None:
-    api_abort(exc.status, exc.message, errors={exc.field: [exc.message]})
-
-
 @blp.route("/<int:project_id>/literatures")
 class Literatures(MethodView):
     @blp.response(200, LiteratureSchema(many=True))
@@ -74,40 +75,38 @@ class Literatures(MethodView):
         return items
 
     @blp.arguments(LiteratureImportSchema, location="json")
-    @blp.arguments(LiteratureFileSchema, location="files")
-    @blp.arguments(LiteratureSourceFormSchema, location="form")
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
-    def post(self, body: dict[str, Any], files: dict[str, Any], form: dict[str, Any],  # type: ignore[no-untyped-def]
-             project_id: int):
+    def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
         """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of
         Science, EndNote XML)."""
         project = load_project(project_id)
         config = current_app.config
-        upload = files.get("file")
+        # the multipart part is read here, not by a second @blp.arguments: one requestBody, two media types
+        upload = request.files.get("file")
         try:
-            if upload is not None:
-                filename = upload.filename or "upload"
-                data = upload.stream.read(_max_bytes() + 1)
-                summary = literature_service.import_file(
-                    db.session(), project, filename, data,
-                    max_bytes=_max_bytes(), max_records=int(config["MAX_IMPORT_RECORDS"]),
-                    source_label=form.get("source"),
-                )
-            elif body.get("records") is not None:
-                literature_service.check_size(
-                    request.content_length or 0, _max_bytes(), "The request body", field="records"
-                )
-                records = body["records"]
-                literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
-                summary = literature_service.import_records(db.session(), project, records, "json",
-                                                            source_label=body.get("source"))
-            else:
-                api_abort(
-                    422,
-                    "Send JSON {\"records\": [...]} or a multipart form with an export in 'file'.",
-                    errors={"records": ["Missing data for required field."]},
-                )
-        except ImportRejected as exc:
-            _reject(exc)
+            form = LiteratureSourceFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            api_abort(422, "Invalid form fields.", errors={"form": exc.messages})
+        if upload is not None:
+            filename = upload.filename or "upload"
+            data = upload.stream.read(_max_bytes() + 1)
+            summary = literature_service.import_file(
+                db.session(), project, filename, data, max_bytes=_max_bytes(),
+                max_records=int(config["MAX_IMPORT_RECORDS"]), source_label=form.get("source"),
+                max_line_chars=int(config["MAX_IMPORT_LINE_CHARS"]),
+            )
+        elif body.get("records") is not None:
+            literature_service.check_size(request.content_length or 0, _max_bytes(), "The request body",
+                                          field="records")
+            records = body["records"]
+            literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
+            summary = literature_service.import_records(db.session(), project, records, "json",
+                                                        source_label=body.get("source"))
+        else:
+            api_abort(
+                422,
+                "Send JSON {\"records\": [...]} or a multipart form with an export in 'file'.",
+                errors={"records": ["Missing data for required field."]},
+            )
         return summary.to_dict()

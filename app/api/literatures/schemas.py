@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from app.importers.limits import FIELD_LIMITS, LIST_ITEM_LIMIT, LIST_LENGTH_LIMIT
 from app.importers.record_types import RECORD_TYPES
 
 LABELS = ("include", "exclude")
@@ -16,15 +16,19 @@ class LiteratureRecordSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    title = fields.String(required=True, allow_none=True, validate=validate.Length(max=10000))
-    abstract = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200000))
-    authors = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list, allow_none=True)
+    title = fields.String(required=True, allow_none=True, validate=validate.Length(max=FIELD_LIMITS["title"]))
+    abstract = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Length(max=FIELD_LIMITS["abstract"]))
+    authors = fields.List(fields.String(validate=validate.Length(max=LIST_ITEM_LIMIT)), load_default=list,
+                          allow_none=True, validate=validate.Length(max=LIST_LENGTH_LIMIT))
     year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1000, max=2999))
-    journal = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    doi = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    journal = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=FIELD_LIMITS["journal"]))
+    doi = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=FIELD_LIMITS["doi"]))
     pmid = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\s*\d{1,12}\s*$"))
-    keywords = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list, allow_none=True)
-    source_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    keywords = fields.List(fields.String(validate=validate.Length(max=LIST_ITEM_LIMIT)), load_default=list,
+                           allow_none=True, validate=validate.Length(max=LIST_LENGTH_LIMIT))
+    source_id = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=FIELD_LIMITS["source_id"]))
     label = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LABELS))
     record_type = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RECORD_TYPES))
     source_database = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
@@ -48,13 +52,6 @@ class LiteratureSourceFormSchema(Schema):
     source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200),
                            metadata={"description": "The database searched (e.g. 'Embase'); replaces the "
                                                     "detected source database of every record of the file."})
-
-
-class LiteratureFileSchema(Schema):
-    """Multipart upload: an export file (RIS, PubMed MEDLINE/.nbib, BibTeX or CSV; detected)."""
-
-    file = Upload(metadata={"description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science (plain text or "
-                                           "tab-delimited) or EndNote XML export."})
 
 
 class SkippedRecordSchema(Schema):

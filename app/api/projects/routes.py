@@ -7,7 +7,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from app.api.auth import current_user
-from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.schemas import ProjectCreateSchema, ProjectSchema, ProjectUpdateSchema
 from app.extensions import db
@@ -18,12 +17,8 @@ blp = Blueprint("projects", __name__, url_prefix="/api/v1/asl/projects", descrip
 
 
 def load_project(project_id: int) -> Project:
-    """The current user's project, or a 404 (also for another user's project)."""
-    try:
-        return project_service.get_project(db.session(), current_user(), project_id)
-    except project_service.ProjectNotFound:
-        api_abort(404, f"Project {project_id} not found.")
-        raise  # unreachable: abort raises
+    """The current user's project (ProjectNotFound, a 404, also for another user's project)."""
+    return project_service.get_project(db.session(), current_user(), project_id)
 
 
 def with_counts(projects: list[Project]) -> list[Project]:

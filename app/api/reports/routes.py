@@ -78,7 +78,8 @@ class TaskAudit(MethodView):
 class ProjectPrisma(MethodView):
     @blp.arguments(PrismaArgsSchema, location="query")
     @blp.response(200, PrismaSchema)
-    @blp.doc(responses={"200": {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
+    @blp.doc(responses={"200": {"description": "PRISMA counts as JSON, or the flow diagram as SVG",
+                                "content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
     def get(self, args, project_id: int):  # type: ignore[no-untyped-def]
         """PRISMA 2020 counts of the project as JSON, or its flow diagram as SVG."""
         project = load_project(project_id)
@@ -93,7 +94,8 @@ class ProjectPrisma(MethodView):
 class TaskMethods(MethodView):
     @blp.arguments(MethodsArgsSchema, location="query")
     @blp.response(200, MethodsSchema)
-    @blp.doc(responses={"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @blp.doc(responses={"200": {"description": "The methods paragraph as text",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
         """The methods paragraph (PRISMA 2020 item 8, RAISE) written from the task's own records."""
         report = methods.methods_text(db.session(), load_task(task_id))

@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.api.auth import current_user
-from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
 from app.api.screening.schemas import (
@@ -27,8 +26,7 @@ from app.services import engine
 from app.services import export as export_service
 from app.services import screening_results as results_service
 from app.services.fulltext.review import FieldReviewRejected, review_result_fields
-from app.services.kinds import KindInputError, NothingToProcess, TaskScope
-from app.services.record_screening import NoModelsConfigured
+from app.services.kinds import TaskScope
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +34,8 @@ blp = Blueprint("screening", __name__, url_prefix="/api/v1/asl", description="Sc
 
 
 def load_task(task_id: int) -> ScreeningTask:
-    """The current user's task, or a 404 (also for another user's task)."""
-    try:
-        return results_service.get_task(db.session(), current_user(), task_id)
-    except results_service.TaskNotFound:
-        api_abort(404, f"Task {task_id} not found.")
-        raise  # unreachable: abort raises
+    """The current user's task (TaskNotFound, a 404, also for another user's task)."""
+    return results_service.get_task(db.session(), current_user(), task_id)
 
 
 @blp.route("/projects/<int:project_id>/screening")
@@ -54,17 +48,8 @@ class StartScreening(MethodView):
         session = db.session()
         params = {"literature_ids": data["literature_ids"]} if data.get("literature_ids") is not None else {}
         scope = TaskScope(owner_id=project.owner_id, project_id=project.id, params=params)
-        try:
-            task = engine.start_task(engine.engine_context(current_app), session, data["task_type"], scope,
-                                     data.get("batch_size"))
-        except NoModelsConfigured as exc:
-            api_abort(409, f"No screening models configured: {exc}")
-        except KindInputError as exc:
-            session.rollback()
-            api_abort(422, str(exc), {"json": {exc.field: [str(exc)]}})
-        except (engine.ScreeningError, NothingToProcess) as exc:
-            session.rollback()
-            api_abort(409, str(exc))
+        task = engine.start_task(engine.engine_context(current_app), session, data["task_type"], scope,
+                                 data.get("batch_size"))
         return results_service.task_view(session, task)
 
 
@@ -109,10 +94,7 @@ class CancelTask(MethodView):
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
         session = db.session()
-        try:
-            task = engine.cancel_task(engine.engine_context(current_app), session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
+        task = engine.cancel_task(engine.engine_context(current_app), session, load_task(task_id))
         return results_service.task_view(session, task)
 
 
@@ -122,10 +104,7 @@ class RetryTask(MethodView):
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         session = db.session()
-        try:
-            task = engine.retry_task(engine.engine_context(current_app), session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
+        task = engine.retry_task(engine.engine_context(current_app), session, load_task(task_id))
         return results_service.task_view(session, task)
 
 
@@ -172,11 +151,7 @@ class ResultById(MethodView):
     def patch(self, data, result_id: int):  # type: ignore[no-untyped-def]
         """Record a human review: a decision (include or exclude, with a note) and / or reviewed field values."""
         session = db.session()
-        try:
-            result, record = results_service.get_result(session, current_user(), result_id)
-        except results_service.ResultNotFound:
-            api_abort(404, f"Result {result_id} not found.")
-            raise
+        result, record = results_service.get_result(session, current_user(), result_id)
         try:
             review_result_fields(session, current_user(), result, data)
         except FieldReviewRejected as exc:

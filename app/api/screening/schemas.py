@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api.request_guards import record_id_field
 from app.llm.fulltext_prompts import EXCLUSION_REASONS
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services.export import EXPORT_FORMATS
@@ -16,7 +17,7 @@ class StartScreeningSchema(Schema):
     task_type = fields.String(load_default="title_abstract", validate=validate.OneOf(task_types()))
     batch_size = fields.Integer(load_default=None, allow_none=True,
                                 validate=validate.Range(min=1, max=MAX_REQUESTED_BATCH_SIZE))
-    literature_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=None,
+    literature_ids = fields.List(record_id_field(), load_default=None,
                                  allow_none=True, validate=validate.Length(min=1))
 
 
@@ -92,6 +93,8 @@ class ResultSchema(Schema):
     error = fields.String(allow_none=True)
     exclusion_reason = fields.String(allow_none=True)
     review = fields.Nested(ReviewSchema, allow_none=True)
+    warnings = fields.List(fields.String(), metadata={
+        "description": "e.g. the prompt was truncated to PROMPT_MAX_CHARS_PER_RECORD"})
     # per-field extraction output of extraction kinds (``fields`` would shadow the marshmallow module here)
     extracted_fields = fields.Dict(data_key="fields", attribute="fields", allow_none=True)
 

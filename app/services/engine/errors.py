@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 
 class ScreeningError(Exception):
     """A request the engine refuses (the API maps it to 409)."""
@@ -29,3 +31,12 @@ class LeaseLost(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database refused or dropped connections for longer than the engine's wait budget."""
+
+
+def raise_if_another_run_is_active(exc: IntegrityError) -> None:
+    """TaskAlreadyActive when ``exc`` is the one-active-task index refusing a second active run."""
+    from app.models.screening import ONE_ACTIVE_TASK_INDEX
+
+    if ONE_ACTIVE_TASK_INDEX in str(exc.orig):
+        raise TaskAlreadyActive("Another run of this project and kind is active; cancel it or wait for it.") \
+            from None

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import task_names
@@ -27,7 +28,13 @@ from app.models.statuses import (
     TaskStatus,
 )
 from app.services.engine.context import EngineContext
-from app.services.engine.errors import NothingToRetry, TaskAlreadyActive, TaskAlreadyFinished, TaskNotFinished
+from app.services.engine.errors import (
+    NothingToRetry,
+    TaskAlreadyActive,
+    TaskAlreadyFinished,
+    TaskNotFinished,
+    raise_if_another_run_is_active,
+)
 from app.services.engine.leases import BATCHES, TASKS, lease_is_free
 from app.services.engine.publisher import TaskMessage
 from app.services.engine.recovery import RESULTS, finalize_task, recompute_counters
@@ -68,7 +75,12 @@ def start_task(ctx: EngineContext, session: Session, task_type: str, scope: Task
                          batch_size=size, model_config=snapshot, attempt=1, chord_id=str(uuid.uuid4()),
                          created_at=now, updated_at=now)
     session.add(task)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the one-active-task index: a concurrent start won the race
+        session.rollback()
+        raise_if_another_run_is_active(exc)
+        raise
     session.execute(pg_insert(BATCHES).values([
         {"task_id": task.id, "batch_index": index, "item_ids": chunk, "size": len(chunk),
          "status": BatchStatus.PENDING, "cursor": 0, "attempts": 0, "celery_task_id": str(uuid.uuid4()),
@@ -138,9 +150,14 @@ def retry_task(ctx: EngineContext, session: Session, task: ScreeningTask) -> Scr
         )
     counters = recompute_counters(session, task_id)
     chord_id = str(uuid.uuid4())
-    session.execute(update(TASKS).where(TASKS.c.id == task_id).values(
-        status=TaskStatus.RUNNING, attempt=TASKS.c.attempt + 1, cancel_requested=False, completed_at=None,
-        error=None, updated_at=func.now(), chord_id=chord_id, **counters))
+    try:
+        session.execute(update(TASKS).where(TASKS.c.id == task_id).values(
+            status=TaskStatus.RUNNING, attempt=TASKS.c.attempt + 1, cancel_requested=False, completed_at=None,
+            error=None, updated_at=func.now(), chord_id=chord_id, **counters))
+    except IntegrityError as exc:  # another run of this project and kind is active meanwhile
+        session.rollback()
+        raise_if_another_run_is_active(exc)
+        raise
     dispatch_chord(ctx, session, task_id, chord_id, sorted(rerun))
     session.commit()
     logger.info("task %s: retry re-queues batches %s", task_id, sorted(rerun))
