@@ -25,7 +25,7 @@ from app.models import ScreeningTask
 from app.services import engine
 from app.services import export as export_service
 from app.services import screening_results as results_service
-from app.services.fulltext.review import FieldReviewRejected, review_result_fields
+from app.services.fulltext.review import review_result_fields
 from app.services.kinds import TaskScope
 
 logger = logging.getLogger(__name__)
@@ -152,9 +152,5 @@ class ResultById(MethodView):
         """Record a human review: a decision (include or exclude, with a note) and / or reviewed field values."""
         session = db.session()
         result, record = results_service.get_result(session, current_user(), result_id)
-        try:
-            review_result_fields(session, current_user(), result, data)
-        except FieldReviewRejected as exc:
-            session.rollback()
-            api_abort(422, str(exc), {"json": {exc.field: [str(exc)]}})
+        review_result_fields(session, current_user(), result, data)  # FieldReviewRejected: 422 (app/api/errors.py)
         return results_service.result_view(result, record)
