@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from kombu import Exchange, Queue
+from sqlalchemy.pool import NullPool
 from kombu.transport import TRANSPORT_ALIASES
 
 from app import task_names
@@ -42,21 +43,35 @@ worker_pool_putlocks = False
 task_track_started = True
 result_extended = True
 result_expires = int(os.environ.get("RESULT_EXPIRES_SECONDS", 7 * 24 * 3600))
+# A refusing or restarting PostgreSQL is waited for, never fatal: the transport waits up to
+# BROKER_RECONNECT_WAIT seconds per connection attempt (bounded backoff with jitter), and Celery retries the
+# broker connection without limit; the result backend retries its writes (up to ~1 min with backoff and jitter).
+broker_connection_retry = True
 broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+result_backend_always_retry = True
+result_backend_max_retries = int(os.environ.get("RESULT_BACKEND_MAX_RETRIES", 60))
+result_backend_base_sleep_between_retries_ms = 100
+result_backend_max_sleep_between_retries_ms = 2000
 worker_hijack_root_logger = False
 # how long the worker waits for a killed pool child's result before WorkerLostError (re-run: work is idempotent)
 worker_lost_wait = float(os.environ.get("WORKER_LOST_WAIT_SECONDS", 10.0))
 worker_send_task_events = True
 task_send_sent_event = True
 
-database_engine_options = {"pool_pre_ping": True}
+# The result backend holds no idle connection: a short-lived one per write (Celery's database backend
+# already uses NullPool in a main process; this makes pool children do the same). Connections are the budget.
+database_engine_options = {"poolclass": NullPool}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
 
 # Broker transport (tasks/broker/). visibility_timeout: seconds after which an unacked message of a dead
 # worker is delivered again (live workers renew theirs); polling_interval: safety poll of idle queues (wake-ups
-# come from LISTEN/NOTIFY); housekeeping_interval: reclaim overdue messages, drop expired queues.
+# come from LISTEN/NOTIFY); housekeeping_interval: reclaim overdue messages, drop expired queues;
+# reconnect_wait: how long one connection attempt waits for a refusing server. A "direct_url" option (a
+# session-level URL, e.g. DATABASE_DIRECT_URL behind PgBouncer) carries LISTEN; default: the broker URL.
 broker_transport_options = {
+    "reconnect_wait": float(os.environ.get("BROKER_RECONNECT_WAIT", 60)),
     "visibility_timeout": float(os.environ.get("BROKER_VISIBILITY_TIMEOUT", 300)),
     "polling_interval": float(os.environ.get("BROKER_POLLING_INTERVAL", 2.0)),
     "housekeeping_interval": float(os.environ.get("BROKER_HOUSEKEEPING_INTERVAL", 30)),

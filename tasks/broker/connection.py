@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import random
+import select
 import sys
 import threading
 import time
@@ -78,6 +79,15 @@ def connect(conninfo: str, application_name: str, wait: float) -> psycopg.Connec
             time.sleep(delay)
 
 
+def _has_pending_input(conn: psycopg.Connection) -> bool:
+    """Whether the server sent something to an idle connection (nothing is expected: a farewell or EOF)."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 class SharedConnection:
     """One autocommit connection shared (behind a lock) by every transport of this process on one database."""
 
@@ -91,7 +101,11 @@ class SharedConnection:
 
     def connection(self) -> psycopg.Connection:
         """The open connection (connecting, or waiting for the server, first if needed). Hold ``lock``."""
-        if self._conn is None or self._conn.closed:
+        if self._conn is not None and (self._conn.closed or _has_pending_input(self._conn)):
+            # An idle connection with something to read was closed by the server (restart, terminate): its
+            # farewell is waiting. Reconnect before sending anything, so no statement is lost with it.
+            self.discard()
+        if self._conn is None:
             self._conn = connect(self.conninfo, self.application_name, self.reconnect_wait)
         return self._conn
 
