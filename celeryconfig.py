@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from kombu import Exchange, Queue
-from sqlalchemy.pool import NullPool
 from kombu.transport import TRANSPORT_ALIASES
+from sqlalchemy.pool import NullPool
 
 from app import task_names
 
