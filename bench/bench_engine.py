@@ -263,7 +263,7 @@ def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, fl
     """(case, records in flight, CPU ms/record of this process, records/s) of ``Screener.screen`` alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
     from app.services.record_screening import Criteria, RecordText, build_screener, model_config_snapshot
 
     sim, sim_url = start_simulator(0.0, log_dir)
@@ -336,7 +336,7 @@ def main() -> None:
 
     import redis
 
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     admin = database.admin_url()
     url = database.create_database(admin)

@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import celeryconfig
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     admin = database.admin_url()
     db_url = database.create_database(admin)

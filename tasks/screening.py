@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from celery import shared_task
@@ -22,13 +21,16 @@ from celery.exceptions import Ignore
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import task_names
+from app.config import load_settings
 from app.services import screening
 from app.services.record_screening import LLMUnavailable
 
 logger = logging.getLogger(__name__)
 
-RETRY_BACKOFF_SECONDS = float(os.environ.get("SCREENING_RETRY_BACKOFF_SECONDS", 60))
-MAX_RETRIES = int(os.environ.get("SCREENING_MAX_RETRIES", 3))
+# the decorator needs the values when the module is imported: the worker's settings, from its environment
+_ENGINE_SETTINGS = load_settings().engine
+RETRY_BACKOFF_SECONDS = _ENGINE_SETTINGS.retry_backoff
+MAX_RETRIES = _ENGINE_SETTINGS.max_retries
 RETRYABLE = (LLMUnavailable, OperationalError)
 
 

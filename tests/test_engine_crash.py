@@ -15,11 +15,8 @@ import psutil
 import pytest
 
 from app import task_names
-from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_support import (  # noqa: F401  (beat is a fixture)
+from tests.support.engine import (
     add_records,
-    beat,
-    fast_teardown,
     configure_app,
     duplicate_results,
     engine_env,
@@ -32,6 +29,7 @@ from tests.test_engine_support import (  # noqa: F401  (beat is a fixture)
     task_status,
     wait_final,
 )
+from tests.support.processes import ProcessGroup, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 

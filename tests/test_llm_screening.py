@@ -218,26 +218,6 @@ def test_refused_requests_are_failed_items_and_redacted(app: Flask, simulator: S
     assert SECRET not in results[0].error
 
 
-def test_screen_record_uses_the_project_and_app_config(app: Flask, simulator: Simulator, project_id: int) -> None:
-    from app.extensions import db
-    from app.models import Literature, Project
-    from app.services.record_screening import screen_record
-
-    with app.app_context():
-        app.config.update(sim_config(simulator))
-        try:
-            session = db.session()
-            literature = Literature(project_id=project_id, title=records(1)[0].title, abstract=records(1)[0].abstract,
-                                    source_format="json", dedup_key="x")
-            session.add(literature)
-            session.commit()
-            result = screen_record(session.get(Project, project_id), literature)
-        finally:
-            for key in sim_config(simulator):
-                app.config.pop(key, None)
-    assert not result.failed and result.final_decision in {"include", "exclude", "conflict"}
-
-
 def test_screener_concurrency_is_bounded_by_the_providers(simulator: Simulator) -> None:
     config = sim_config(simulator, SIM_MAX_CONCURRENCY=3, CACHE_BACKEND="memory")
     screener: Screener = build_screener(model_config_snapshot(config), config)

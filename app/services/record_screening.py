@@ -14,11 +14,12 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.cache import Cache, get_cache
+from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
-from app.llm.decision import DECISION_RULES, combine
+from app.llm.decision import combine
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompts import (
@@ -31,10 +32,6 @@ from app.llm.prompts import (
     repair_messages,
 )
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
-from app.settings import float_setting, int_setting, setting
-
-if TYPE_CHECKING:
-    from app.models import Literature, Project
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +40,7 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot", "screen_record",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot",
 ]
 
 
@@ -116,25 +113,23 @@ def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list
     return LLM_CACHE_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 
 
-def model_config_snapshot(config: Mapping[str, Any]) -> dict:
+def model_config_snapshot(config: Mapping[str, Any] | Settings | None) -> dict:
     """The models, base URLs, prompt version and decision rule a task will use (never an API key)."""
+    settings = Settings.of(config)
     try:
-        specs = parse_screening_models(str(setting(config, "SCREENING_MODELS", "")))
+        specs = parse_screening_models(settings.llm.screening_models)
     except ValueError as exc:
         raise NoModelsConfigured(str(exc)) from None
     if not specs:
         raise NoModelsConfigured("SCREENING_MODELS is empty: set it to e.g. deepseek:deepseek-chat,qwen:qwen-plus")
-    rule = str(setting(config, "SCREENING_DECISION_RULE", "unanimous"))
-    if rule not in DECISION_RULES:
-        raise NoModelsConfigured(f"SCREENING_DECISION_RULE must be one of {', '.join(DECISION_RULES)}, got {rule!r}")
     models = []
     for spec in specs:
         try:
-            base_url = provider_base_url(spec.provider, config)
+            base_url = provider_base_url(spec.provider, settings)
         except ProviderNotConfigured as exc:
             raise NoModelsConfigured(str(exc)) from None
         models.append({"provider": spec.provider, "model": spec.model, "base_url": base_url})
-    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": rule}
+    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": settings.llm.decision_rule}
 
 
 class Screener:
@@ -259,42 +254,31 @@ class Screener:
                 "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
 
 
-def _llm_cache_enabled(config: Mapping[str, Any]) -> bool:
-    value = str(setting(config, "LLM_CACHE", "on")).strip().lower()
-    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"LLM_CACHE must be on or off, got {value!r}")
-    return value in ("on", "true", "1", "yes")
-
-
 def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
-    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config`` / environment."""
+    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config``."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     if not models:
         raise NoModelsConfigured("the model snapshot names no models")
-    retry = RetryPolicy(
-        max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
-        initial_wait=float_setting(config, "LLM_RETRY_INITIAL_SECONDS", 1.0),
-        max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
-        jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
-    )
+    settings = Settings.of(config)
+    llm = settings.llm
+    retry = RetryPolicy(max_attempts=llm.max_attempts, initial_wait=llm.retry_initial, max_wait=llm.retry_max,
+                        jitter=llm.retry_jitter)
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
+            clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
     cache: Cache | None = None
-    if _llm_cache_enabled(config):
-        cache = get_cache(config, _engine_for(config) if str(config.get("CACHE_BACKEND") or "postgres") != "memory"
-                          else None)
-    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", DEFAULT_LLM_CACHE_TTL_SECONDS)
-    return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
-                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
+    if llm.cache:
+        cache = get_cache(settings, _engine_for(config) if settings.cache.backend != "memory" else None)
+    return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
+                    llm.cache_ttl if llm.cache_ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
 
 
 _engines: dict[str, Any] = {}
 
 
-def _engine_for(config: Mapping[str, Any]):
+def _engine_for(config: Mapping[str, Any]) -> Any:
     """The current app's engine, or (outside an app context) one engine per database URL."""
     from flask import has_app_context
 
@@ -308,18 +292,3 @@ def _engine_for(config: Mapping[str, Any]):
     if url not in _engines:
         _engines[url] = create_engine(url, pool_pre_ping=True)
     return _engines[url]
-
-
-def screen_record(project: Project, record: Literature) -> RecordScreening:
-    """Screen one record of ``project`` with the configured models (inside an app context)."""
-    from flask import current_app
-
-    config = current_app.config
-    screener = build_screener(model_config_snapshot(config), config)
-    try:
-        return screener.screen(
-            Criteria(project.picos or {}, project.inclusion_criteria, project.exclusion_criteria),
-            RecordText(record.id, record.title, record.abstract),
-        )
-    finally:
-        screener.close()

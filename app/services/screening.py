@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from app import task_names
+from app.config import EngineSettings
 from app.extensions import db
 from app.models import (
     Literature,
@@ -48,7 +49,6 @@ from app.models import (
 )
 from app.models.screening import FINAL_TASK_STATUSES, TERMINAL_BATCH_STATUSES
 from app.services.chunking import chunk_size_for, split_into_batches
-from app.settings import float_setting
 
 logger = logging.getLogger(__name__)
 
@@ -58,38 +58,7 @@ RESULTS = ScreeningResult.__table__
 ACTIVE_BATCH_STATUSES = ("pending", "running")
 
 
-# --------------------------------------------------------------------------------------------- settings
-
-
-def engine_setting(name: str, default: float, config: Mapping[str, Any] | None = None) -> float:
-    """An engine tuning value: the Flask config, else the environment, else ``default``."""
-    return float_setting(config if config is not None else current_app.config, name, default)
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Recovery tuning (see README): lease TTL, checkpoint cadence, sweeper clocks."""
-
-    lease_ttl: float = 120.0
-    checkpoint_every: int = 10
-    checkpoint_seconds: float = 5.0
-    sweep_interval: float = 30.0
-    dispatch_grace: float = 120.0
-    chord_interval: float = 1.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None = None) -> EngineSettings:
-        """Read the settings of the current app (or ``config``)."""
-        lease_ttl = engine_setting("LEASE_TTL_SECONDS", 120.0, config)
-        sweep = engine_setting("SWEEP_INTERVAL_SECONDS", 30.0, config)
-        return cls(
-            lease_ttl=max(1.0, lease_ttl),
-            checkpoint_every=max(1, int(engine_setting("CHECKPOINT_EVERY", 10, config))),
-            checkpoint_seconds=max(0.2, engine_setting("CHECKPOINT_SECONDS", 5.0, config)),
-            sweep_interval=sweep,
-            dispatch_grace=engine_setting("DISPATCH_GRACE_SECONDS", max(lease_ttl, 2 * sweep), config),
-            chord_interval=max(0.1, engine_setting("CHORD_UNLOCK_INTERVAL_SECONDS", 1.0, config)),
-        )
+# --------------------------------------------------------------------------------------------- leases
 
 
 def lease_deadline(ttl: float) -> Any:

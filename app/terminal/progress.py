@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from app.client import FINAL_TASK_STATUSES, ApiError, LitscreenClient
+from app.terminal.client import FINAL_TASK_STATUSES, ApiError, LitscreenClient
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the engine tests (this module holds no tests itself).
+"""Helpers shared by the engine tests (their fixtures ``fast_teardown`` and ``beat`` are in ``conftest.py``).
 
 Everything is real: PostgreSQL, ``celery worker`` / ``celery beat`` subprocesses and the LLM simulator over HTTP.
 Counts are read from the database; call counts from the simulator (with the LLM cache off).
@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 import psycopg
-import pytest
 from flask import Flask
 
 from tests.support.database import conninfo
@@ -104,30 +103,6 @@ def start_beat(processes: ProcessGroup, database_url: str, env: dict[str, str], 
     schedule = processes.log_dir / f"{name}-schedule"
     args = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", "-s", str(schedule)]
     return processes.start(args, subprocess_env(database_url, **env), name)
-
-
-@pytest.fixture
-def fast_teardown(processes: ProcessGroup):
-    """SIGKILL this test's subprocesses when it ends (their work is in the database already; a graceful worker
-    shutdown takes seconds)."""
-    yield
-    for process in processes.processes:
-        ProcessGroup.kill_tree(process)
-
-
-@pytest.fixture
-def beat(processes: ProcessGroup, database_url: str):
-    """Start ``celery beat`` (the sweeper's clock) with ``beat(env)``; killed at teardown (it keeps no state)."""
-    started: list[Any] = []
-
-    def start(env: dict[str, str]) -> Any:
-        process = start_beat(processes, database_url, env, name=f"beat{len(started)}")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        ProcessGroup.kill_tree(process)
 
 
 def start_run(client: Any, auth: dict[str, str], project_id: int, **body: Any) -> dict[str, Any]:
