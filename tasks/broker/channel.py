@@ -256,6 +256,6 @@ class Channel(sqla_transport.Channel):
                 self._qos._delivered.clear()
                 self._qos._delivered.restored = True
                 self._qos._on_collect.cancel()
-            self.connection = None
+            self.connection = None  # type: ignore[assignment]  # a child never uses it
             return
         super().close()

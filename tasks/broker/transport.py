@@ -73,7 +73,9 @@ class Transport(sqla_transport.Transport):
     visibility_timeout = 300.0
     housekeeping_interval = 30.0
     reconnect_wait = 60.0
-    connection_errors = (SAOperationalError, psycopg.OperationalError, psycopg.InterfaceError)
+    connection_errors = (  # type: ignore[assignment]  # kombu declares the stock transport's one-tuple
+        SAOperationalError, psycopg.OperationalError, psycopg.InterfaceError)
+    cycle: Any  # kombu's FairCycle over channels, set by virtual.Transport.__init__
 
     implements = virtual.Transport.implements.extend(
         asynchronous=True, exchange_type=frozenset(["direct", "topic", "fanout"]))
@@ -278,7 +280,7 @@ class Transport(sqla_transport.Transport):
                 loop.add_reader(fd, self.on_readable, fd)
                 self._loop_fds.add(fd)
 
-    def on_readable(self, fileno: int) -> None:
+    def on_readable(self, fileno: int) -> None:  # type: ignore[override]  # as kombu's Redis transport
         """A notification arrived or the pipe was written: deliver what became ready."""
         self._handle_readable(fileno)
         self._deliver_ready()
@@ -299,7 +301,7 @@ class Transport(sqla_transport.Transport):
 
     # -- blocking consumption (drain_events) --------------------------------------------------------------------
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
         start = monotonic()
         while True:
             if worker_shutting_down():
