@@ -143,13 +143,25 @@ class SharedConnection:
         """Drop the connection (closing it only in the process that opened it); the next use reconnects."""
         with self.lock:
             conn, self._conn = self._conn, None
-            if conn is not None and self._pid == os.getpid():
-                with contextlib.suppress(Exception):
-                    conn.close()
+            if conn is None:
+                return
+            if self._pid != os.getpid():
+                keep_inherited(conn)
+                return
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 _shared: dict[tuple[int, str], SharedConnection] = {}
 _shared_lock = threading.Lock()
+# What a forked child inherited from its parent: kept referenced, never closed or collected, because finishing
+# a libpq connection sends the server a Terminate message on the socket the parent still uses.
+_inherited: list[object] = []
+
+
+def keep_inherited(thing: object) -> None:
+    """Keep something a forked child inherited (a connection, or an object holding one) alive, untouched."""
+    _inherited.append(thing)
 
 
 def shared_connection(conninfo: str, reconnect_wait: float = 60.0) -> SharedConnection:
@@ -159,7 +171,7 @@ def shared_connection(conninfo: str, reconnect_wait: float = 60.0) -> SharedConn
         shared = _shared.get(key)
         if shared is None:
             for stale in [k for k in _shared if k[0] != key[0]]:
-                del _shared[stale]  # inherited from the parent: never touch its sockets
+                keep_inherited(_shared.pop(stale))  # the parent's: never touch its sockets
             shared = _shared[key] = SharedConnection(conninfo, reconnect_wait=reconnect_wait)
         shared.reconnect_wait = max(shared.reconnect_wait, reconnect_wait)
         return shared

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import psycopg
 
-from tasks.broker.connection import CONNECT_TIMEOUT, CONNECTION_ERRORS, backoff_delays
+from tasks.broker.connection import CONNECT_TIMEOUT, CONNECTION_ERRORS, backoff_delays, keep_inherited
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,11 @@ class Listener:
                 fileno = -1
             for subscriber in list(self._subscribers):
                 subscriber.on_listener_lost(fileno)
-            if self._pid == os.getpid():
-                with contextlib.suppress(Exception):
-                    conn.close()
+            if self._pid != os.getpid():
+                keep_inherited(conn)
+                return
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 _listeners: dict[tuple[int, str], Listener] = {}
@@ -127,6 +129,6 @@ def process_listener(conninfo: str) -> Listener:
         listener = _listeners.get(key)
         if listener is None:
             for stale in [k for k in _listeners if k[0] != key[0]]:
-                del _listeners[stale]
+                keep_inherited(_listeners.pop(stale))  # the parent's: never touch its socket
             listener = _listeners[key] = Listener(conninfo)
         return listener
