@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.app.backends import BACKEND_ALIASES
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 from sqlalchemy.pool import NullPool
@@ -21,6 +22,9 @@ from app.config import Settings
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
 BROKER_TRANSPORT_ALIAS = "litpg"
 TRANSPORT_ALIASES[BROKER_TRANSPORT_ALIAS] = "tasks.broker.transport:Transport"
+# Celery's database result backend, on the application's connection pool instead of an engine of its own
+# (tasks/results.py); the URL keeps its ``db+`` scheme.
+BACKEND_ALIASES["db"] = "tasks.results:AppEngineDatabaseBackend"
 
 
 def broker_url_for(database_url: str) -> str:
@@ -59,8 +63,8 @@ worker_hijack_root_logger = False
 worker_send_task_events = True
 task_send_sent_event = True
 
-# The result backend holds no idle connection: a short-lived one per write (Celery's database backend already
-# uses NullPool in a main process; this makes pool children do the same). Connections are the budget.
+# Result writes use the app's pool (tasks/results.py); where no Flask app is bound, Celery's own engine holds no
+# idle connection (NullPool: a short-lived one per write). Connections are the budget.
 database_engine_options = {"poolclass": NullPool}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
