@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from app.llm.ratelimit import SAFETY_MARGIN, RateLimiter
 
@@ -76,10 +79,15 @@ class FleetLimits:
     Taking a place and a start slot is one transaction; giving the place back is another.
     """
 
-    def __init__(self, engine: Any, limiter: str, rpm: int, max_concurrency: int, lease_seconds: float) -> None:
+    def __init__(self, engine: Any, limiter: str, rpm: int, max_concurrency: int, lease_seconds: float,
+                 wait_seconds: float = 300.0) -> None:
         if rpm < 1 or max_concurrency < 1:
             raise ValueError("rpm and max_concurrency must be at least 1")
         self.engine = engine
+        # a database that refuses or drops connections (full, restarting) is waited out, as the engine does
+        self._waiting = Retrying(retry=retry_if_exception(_is_disconnect),
+                                 wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
+                                 stop=stop_after_delay(wait_seconds), reraise=True)
         self.limiter = limiter
         self.interval = 60.0 / rpm * SAFETY_MARGIN
         self.max_concurrency = max_concurrency
@@ -101,7 +109,7 @@ class FleetLimits:
     def request(self) -> Iterator[None]:
         holder = str(uuid.uuid4())
         poll = POLL_SECONDS
-        while (wait := self._try_take(holder)) is None:
+        while (wait := self._waiting(self._try_take, holder)) is None:
             time.sleep(poll * (0.5 + random.random()))
             poll = min(MAX_POLL_SECONDS, poll * 2)
         try:
@@ -109,8 +117,18 @@ class FleetLimits:
                 time.sleep(wait)
             yield
         finally:
-            with self.engine.begin() as conn:
-                conn.execute(RELEASE_INFLIGHT, {"holder": holder})
+            self._waiting(self._release, holder)
+
+    def _release(self, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(RELEASE_INFLIGHT, {"holder": holder})
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unreachable (refused, dropped, restarting, pool exhausted)."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def limiter_name(provider: str, base_url: str) -> str:

@@ -305,7 +305,8 @@ def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settin
             if fleet_wide:
                 limits = FleetLimits(limits_engine, limiter_name(provider, provider_conf.base_url),
                                      provider_conf.rpm, provider_conf.max_concurrency,
-                                     lease_seconds=provider_conf.timeout + 30)
+                                     lease_seconds=provider_conf.timeout + 30,
+                                     wait_seconds=settings.engine.db_wait_seconds)
             clients[provider] = ChatClient(provider_conf, retry, limits=limits)
     return clients
 
