@@ -9,6 +9,7 @@ from flask import Flask
 
 from app.config import load_config
 from app.database_url import redact, resolve_database_url
+from app.db.connections import database_pooler, direct_database_url, install_connection_settings
 from app import extensions
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(
         app.config.get("DATABASE_URL"), app.config.get("INSTANCE_DIR")
     )
+    app.config["SQLALCHEMY_DIRECT_URI"] = direct_database_url(app.config, app.config["SQLALCHEMY_DATABASE_URI"])
+    install_connection_settings(database_pooler(app.config))
     register_logging(app)
     extensions.db.init_app(app)
     register_celery(app)
@@ -51,6 +54,9 @@ def register_celery(app: Flask) -> None:
         broker_url=app.config.get("CELERY_BROKER_URL") or celeryconfig.broker_url_for(database_url),
         result_backend=app.config.get("CELERY_RESULT_BACKEND") or celeryconfig.result_backend_for(database_url),
     )
+    # the broker's LISTEN connection needs a session: behind PgBouncer it goes to DATABASE_DIRECT_URL
+    celery.conf.broker_transport_options = {**celery.conf.broker_transport_options,
+                                            "direct_url": app.config["SQLALCHEMY_DIRECT_URI"]}
     if app.config.get("CELERY_CONFIG"):
         celery.conf.update(app.config["CELERY_CONFIG"])
 

@@ -26,6 +26,10 @@ class Settings:
     CELERY_RESULT_BACKEND: str | None = field(
         default_factory=lambda: os.environ.get("CELERY_RESULT_BACKEND") or None
     )
+    # PgBouncer (README "PgBouncer"): DATABASE_POOLER=pgbouncer-transaction when DATABASE_URL points at PgBouncer
+    # in transaction mode; DATABASE_DIRECT_URL then reaches PostgreSQL itself (LISTEN/NOTIFY, migrations).
+    DATABASE_DIRECT_URL: str | None = field(default_factory=lambda: os.environ.get("DATABASE_DIRECT_URL") or None)
+    DATABASE_POOLER: str = field(default_factory=lambda: os.environ.get("DATABASE_POOLER") or "none")
     INSTANCE_DIR: str | None = field(default_factory=lambda: os.environ.get("LITSCREEN_INSTANCE_DIR") or None)
     CACHE_BACKEND: str = field(default_factory=lambda: os.environ.get("CACHE_BACKEND", "postgres"))
     SCREENING_MODELS: str = field(default_factory=lambda: os.environ.get("SCREENING_MODELS", ""))

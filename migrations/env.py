@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the database named by the ``sqlalchemy.url`` option or DATABASE_URL."""
+"""Alembic environment: migrates the database named by ``sqlalchemy.url``, DATABASE_DIRECT_URL or DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    return url or resolve_database_url(os.environ.get("DATABASE_URL"))
+    # migrations need a session (not a transaction pooler): DATABASE_DIRECT_URL first
+    return url or resolve_database_url(os.environ.get("DATABASE_DIRECT_URL") or os.environ.get("DATABASE_URL"))
 
 
 def run_migrations_offline() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery.signals import worker_process_init
 
 from app import create_app
+from app.db.connections import child_role, set_process_role
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]
@@ -25,5 +26,6 @@ for _module in ("tasks.screening", "tasks.maintenance"):
 
 @worker_process_init.connect
 def _dispose_inherited_engine(**_kwargs: object) -> None:
-    """A forked pool child must not reuse the parent's database connections."""
+    """A forked pool child must not reuse the parent's database connections; its own are named ``pool-child``."""
+    set_process_role(child_role())
     flask_app.extensions["litscreen_db_engine"].dispose(close=False)

@@ -49,6 +49,7 @@ from kombu.transport.base import to_rabbitmq_queue_arguments
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError as SAOperationalError
 
+from app.db.connections import psycopg_connect_kwargs
 from app.services.maintenance import BROKER_HOUSEKEEPING_LOCK, broker_housekeeping_sql
 
 logger = logging.getLogger(__name__)
@@ -444,6 +445,9 @@ class Transport(sqla_transport.Transport):
         self.unrouted_until: dict[tuple[str, str], float] = {}
         self.polling_interval = float(self.polling_interval)
         self.conninfo = libpq_conninfo(client.hostname)
+        # LISTEN needs a session: behind a transaction pooler (PgBouncer) it goes straight to PostgreSQL
+        direct_url = options.get("direct_url")
+        self.listen_conninfo = libpq_conninfo(direct_url) if direct_url else self.conninfo
         self.declared_queues: dict[str, dict[str, Any]] = {}
         self.maybe_ready: set[str] = set()
         self._pid = os.getpid()
@@ -462,7 +466,7 @@ class Transport(sqla_transport.Transport):
 
     def _connection(self) -> psycopg.Connection:
         if self._db is None or self._db.closed:
-            self._db = psycopg.connect(self.conninfo, autocommit=True, application_name="litpg-broker")
+            self._db = psycopg.connect(self.conninfo, autocommit=True, **psycopg_connect_kwargs("broker"))
         return self._db
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = False) -> Any:
@@ -594,7 +598,8 @@ class Transport(sqla_transport.Transport):
     def _ensure_listener(self) -> None:
         if not self.listen or not self._consumed or self._listener is not None:
             return
-        listener = psycopg.connect(self.conninfo, autocommit=True, application_name="litpg-listen")
+        listener = psycopg.connect(self.listen_conninfo, autocommit=True,
+                                   **psycopg_connect_kwargs("listen"))
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         self._listener = listener
         self.maybe_ready.update(self._consumed)  # anything sent before we listened

@@ -1,0 +1,1 @@
+"""Database plumbing shared by every litscreen process: URLs, the embedded server, migrations, connections."""

@@ -1,0 +1,112 @@
+"""How every litscreen process connects: the pooler mode, the direct (session) URL and per-connection settings.
+
+``DATABASE_POOLER=pgbouncer-transaction`` means ``DATABASE_URL`` points at PgBouncer in transaction mode: pooled
+connections carry no session state, so psycopg's server-side prepared statements are switched off
+(``prepare_threshold=None``) on every connection. What needs a session — the broker's LISTEN connection and
+migrations — connects to ``DATABASE_DIRECT_URL`` (default: ``DATABASE_URL``). Advisory locks are transaction-level
+(``pg_advisory_xact_lock``), which a transaction pooler carries.
+
+Every connection is named for the process type that opened it (``application_name`` =
+``litscreen-<role>:<pid>``), so ``pg_stat_activity`` shows who holds what (``bench/bench_connections.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+POOLER_NONE = "none"
+POOLER_PGBOUNCER_TRANSACTION = "pgbouncer-transaction"
+POOLERS = (POOLER_NONE, POOLER_PGBOUNCER_TRANSACTION)
+APPLICATION_PREFIX = "litscreen-"
+
+_state: dict[str, Any] = {"pooler": POOLER_NONE, "role": None, "installed": False}
+
+
+def database_pooler(config: Mapping[str, Any]) -> str:
+    """``DATABASE_POOLER`` from ``config`` (default ``none``); ValueError naming the setting when unknown."""
+    value = str(config.get("DATABASE_POOLER") or POOLER_NONE).strip().lower()
+    if value not in POOLERS:
+        raise ValueError(f"DATABASE_POOLER must be one of {', '.join(POOLERS)}, got {value!r}")
+    return value
+
+
+def direct_database_url(config: Mapping[str, Any], database_url: str) -> str:
+    """``DATABASE_DIRECT_URL`` (normalised) if set, else ``database_url``: the session-level connection."""
+    from app.database_url import normalise_database_url
+
+    configured = config.get("DATABASE_DIRECT_URL")
+    return normalise_database_url(configured) if configured else database_url
+
+
+def set_process_role(role: str) -> None:
+    """Name this process's future connections ``litscreen-<role>`` (e.g. ``pool-child`` after a fork)."""
+    _state["role"] = role
+
+
+def process_role() -> str:
+    """The process type: web, worker, pool-child, maintenance, maintenance-child, beat, flower or cli."""
+    if _state["role"]:
+        return _state["role"]
+    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:] if sys.argv else []
+    if argv and argv[0].startswith("gunicorn"):
+        return "web"
+    for command in ("beat", "flower", "worker"):
+        if command in argv:
+            if command == "worker" and _consumes_only_maintenance(argv):
+                return "maintenance"
+            return command
+    return "cli"
+
+
+def _consumes_only_maintenance(argv: list[str]) -> bool:
+    for index, arg in enumerate(argv):
+        if arg in ("-Q", "--queues") and index + 1 < len(argv):
+            return argv[index + 1] == "maintenance"
+        if arg.startswith("--queues="):
+            return arg.split("=", 1)[1] == "maintenance"
+    return False
+
+
+def child_role() -> str:
+    """The role of a prefork pool child of this worker process."""
+    return "maintenance-child" if process_role() == "maintenance" else "pool-child"
+
+
+def application_name() -> str:
+    """``litscreen-<role>:<pid>`` for a connection opened now."""
+    return f"{APPLICATION_PREFIX}{process_role()}:{os.getpid()}"
+
+
+def psycopg_connect_kwargs(purpose: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect``: the connection's name (``:<purpose>`` appended when given, e.g.
+    ``broker``, ``listen``) and, behind a transaction pooler, no server-side prepared statements."""
+    name = application_name() + (f":{purpose}" if purpose else "")
+    kwargs: dict[str, Any] = {"application_name": name[:63]}
+    if _state["pooler"] == POOLER_PGBOUNCER_TRANSACTION:
+        kwargs["prepare_threshold"] = None
+    return kwargs
+
+
+def install_connection_settings(pooler: str) -> None:
+    """Apply ``psycopg_connect_kwargs`` to every SQLAlchemy engine of this process (app, cache, result backend)."""
+    _state["pooler"] = pooler
+    if _state["installed"]:
+        return
+    event.listen(Engine, "do_connect", _on_connect)
+    _state["installed"] = True
+
+
+def _on_connect(dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    if getattr(dialect, "driver", None) != "psycopg":
+        return
+    for key, value in psycopg_connect_kwargs().items():
+        cparams.setdefault(key, value)
