@@ -103,3 +103,25 @@ def project_id(client: FlaskClient, auth: dict[str, str]) -> int:
     response = client.post("/api/v1/asl/projects", json={"name": "Nudging", "picos": PICOS}, headers=auth)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator:
+    """A factory of private PostgreSQL servers (``tests/support/pgcluster.py``), destroyed after the test.
+
+    ``pg_cluster(max_connections=40)`` returns a started ``PgCluster``: for tests that restart or fill the server.
+    """
+    from tests.support.pgcluster import PgCluster
+
+    clusters: list[PgCluster] = []
+
+    def _make(**kwargs):
+        cluster = PgCluster(**kwargs)
+        clusters.append(cluster)
+        return cluster.start()
+
+    try:
+        yield _make
+    finally:
+        for cluster in clusters:
+            cluster.destroy()
