@@ -9,6 +9,7 @@ the server's own log; nothing asserts a duration.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -24,9 +25,11 @@ from tests.support.simulator import start_simulator
 pytestmark = pytest.mark.slow
 
 
-def _sample_until_final(sampler: ConnectionSampler, url: str, task_id: int, timeout: float) -> str:
+def _sample_until_final(sampler: ConnectionSampler, url: str, task_id: int, timeout: float,
+                        server_log: Path) -> str:
     def final() -> str | None:
         sampler.sample()
+        assert TOO_MANY not in server_log.read_text(errors="replace"), f"the server refused: {sampler.peak}"
         found = rows(url, "SELECT status FROM screening_tasks WHERE id = %s", task_id)
         status = found[0][0] if found else None
         return status if status in ("completed", "completed_with_errors", "failed", "cancelled") else None
@@ -47,7 +50,7 @@ def test_four_workers_at_concurrency_two_and_the_stack_fit_max_connections_40(
 
     project_id = fleet.create_project(300)
     task_id = fleet.start_screening(project_id, batch_size=20)
-    assert _sample_until_final(sampler, url, task_id, timeout=300) == "completed"
+    assert _sample_until_final(sampler, url, task_id, timeout=300, server_log=cluster.log) == "completed"
 
     assert result_counts(url, task_id) == (300, 300)
     assert not fleet.exited(), fleet.exited()
@@ -74,12 +77,16 @@ def test_a_full_or_restarting_server_is_a_wait_not_a_crash(pg_cluster, processes
         with cluster.filled(keep_free=0) as held:
             assert held  # every slot is taken: the server refuses everyone for 30 s
             time.sleep(30)
+        assert TOO_MANY in cluster.log.read_text(errors="replace")  # the server did refuse connections
     else:
         cluster.restart()  # pg_ctl restart -m fast: every connection dropped
 
     assert wait_final(url, task_id, timeout=300) == "completed"
     assert result_counts(url, task_id) == (120, 120)
     assert not fleet.exited(), fleet.exited()
+    # a refused connection was waited out where it happened: no batch went back through Celery's retry ladder
+    attempts = rows(url, "SELECT batch_index, attempts FROM screening_batches WHERE task_id = %s", task_id)
+    assert attempts and all(count == 1 for _index, count in attempts), attempts
 
 
 def test_the_engine_through_pgbouncer_in_transaction_mode_with_a_worker_killed(
