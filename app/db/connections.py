@@ -56,8 +56,8 @@ def process_role() -> str:
     """The process type: web, worker, pool-child, maintenance, maintenance-child, beat, flower or cli."""
     if _state["role"]:
         return _state["role"]
-    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:] if sys.argv else []
-    if argv and argv[0].startswith("gunicorn"):
+    argv = list(sys.argv)
+    if argv and "gunicorn" in argv[0]:  # the gunicorn script, or python -m gunicorn (.../gunicorn/__main__.py)
         return "web"
     for command in ("beat", "flower", "worker"):
         if command in argv:
