@@ -13,10 +13,10 @@ from kombu.transport import TRANSPORT_ALIASES
 
 from app import task_names
 
-# The PostgreSQL broker (tasks/transport.py), a subclass of kombu's SQLAlchemy transport. kombu takes the
+# The PostgreSQL broker (tasks/broker/), a subclass of kombu's SQLAlchemy transport. kombu takes the
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
 BROKER_TRANSPORT_ALIAS = "litpg"
-TRANSPORT_ALIASES[BROKER_TRANSPORT_ALIAS] = "tasks.transport:Transport"
+TRANSPORT_ALIASES[BROKER_TRANSPORT_ALIAS] = "tasks.broker.transport:Transport"
 
 
 def broker_url_for(database_url: str) -> str:
@@ -53,7 +53,7 @@ database_engine_options = {"pool_pre_ping": True}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
 
-# Broker transport (tasks/transport.py). visibility_timeout: seconds after which an unacked message of a dead
+# Broker transport (tasks/broker/). visibility_timeout: seconds after which an unacked message of a dead
 # worker is delivered again (live workers renew theirs); polling_interval: safety poll of idle queues (wake-ups
 # come from LISTEN/NOTIFY); housekeeping_interval: reclaim overdue messages, drop expired queues.
 broker_transport_options = {

@@ -27,8 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.fleet import (  # noqa: E402
-    TARGETS, TOO_MANY, ConnectionSampler, Fleet, fleet_env, over_target, per_type, connections_by_process,
-    start_fleet, task_status,
+    TARGETS,
+    TOO_MANY,
+    ConnectionSampler,
+    Fleet,
+    connections_by_process,
+    fleet_env,
+    over_target,
+    per_type,
+    start_fleet,
+    task_status,
 )
 from tests.support.pgbouncer import PgBouncer  # noqa: E402
 from tests.support.pgcluster import PgCluster  # noqa: E402

@@ -33,12 +33,19 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from tests.support.fleet import (  # noqa: E402
-    FINAL, TOO_MANY, ConnectionSampler, Fleet, fleet_env, results_so_far, rows, start_fleet, task_status,
+    FINAL,
+    TOO_MANY,
+    ConnectionSampler,
+    Fleet,
+    fleet_env,
+    results_so_far,
+    rows,
+    start_fleet,
+    task_status,
 )
 from tests.support.pgcluster import PgCluster  # noqa: E402
 from tests.support.processes import ProcessGroup  # noqa: E402
 from tests.support.simulator import start_simulator  # noqa: E402
-
 
 WITNESS = "worker0"  # never killed: its RSS over the whole run is the memory figure
 
@@ -170,7 +177,7 @@ def report(fleet: Fleet, cluster: PgCluster, url: str, task_id: int, args: argpa
     end_mb = sum(rss_end[name] for name in kept) / max(1, len(kept))
     print(f"\nsoak: {args.records} records, {args.workers} workers x {args.concurrency}, simulator latency "
           f"{args.latency} s, 20 % 500 + 10 % 429, kill -9 every {args.kill_every:.0f} s, seed {args.seed}")
-    print(f"| figure | value | target |\n|---|---|---|")
+    print("| figure | value | target |\n|---|---|---|")
     print(f"| duration | {seconds / 60:.1f} min, task {status} | ~15 min, completed |")
     print(f"| success rate | {100 * success / max(1, args.records):.2f} % ({success}/{args.records}) | > 99.5 % |")
     print(f"| records with a result | {distinct} | {args.records} |")

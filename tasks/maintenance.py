@@ -1,4 +1,4 @@
-"""Beat's maintenance tasks: thin wrappers around ``app.services.maintenance``."""
+"""Beat's maintenance tasks: thin wrappers around ``app.services.maintenance`` and the broker's housekeeping."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from celery import shared_task
 from app import task_names
 from app.extensions import db
 from app.services import maintenance
+from tasks.broker import housekeeping
 
 logger = logging.getLogger(__name__)
 
@@ -22,4 +23,4 @@ def clean_cache() -> int:
 @shared_task(name=task_names.CLEAN_BROKER, ignore_result=True, soft_time_limit=240, time_limit=300)
 def clean_broker() -> str:
     """Broker housekeeping: overdue deliveries back to visible, expired queues and messages removed."""
-    return maintenance.summary(maintenance.clean_broker(db.engine))
+    return housekeeping.summary(housekeeping.run_with_engine(db.engine))

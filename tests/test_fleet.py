@@ -15,7 +15,14 @@ import psutil
 import pytest
 
 from tests.support.fleet import (
-    TOO_MANY, ConnectionSampler, fleet_env, over_target, result_counts, results_so_far, rows, start_fleet,
+    TOO_MANY,
+    ConnectionSampler,
+    fleet_env,
+    over_target,
+    result_counts,
+    results_so_far,
+    rows,
+    start_fleet,
     wait_final,
 )
 from tests.support.pgbouncer import PgBouncer

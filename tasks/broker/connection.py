@@ -1,0 +1,155 @@
+"""The broker's database connection: one per process, shared by every transport, waiting out a refusing server.
+
+kombu creates a transport per ``Connection`` (Celery's consumer, its event dispatcher, every pooled producer
+connection, every ``inspect`` call in Flower), and each used to hold its own socket. Here all transports of a
+process that talk to the same database share one autocommit psycopg connection behind a lock, so a process holds
+one broker connection (plus the LISTEN one, see ``listener.py``) however many kombu connections it makes.
+
+A server that refuses connections (``too many clients``, restarting, failing over) is waited for with short
+bounded backoff and jitter, up to ``reconnect_wait`` seconds per attempt to connect; idempotent statements (fetch,
+ack, restore, renew, touch) are re-run once on a fresh connection when theirs was dropped under them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from app.db.connections import psycopg_connect_kwargs
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+CONNECT_TIMEOUT = 5  # seconds for one TCP connect + authentication attempt
+
+
+def libpq_conninfo(sqlalchemy_url: str) -> str:
+    """A libpq connection string for a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://...``)."""
+    url = make_url(sqlalchemy_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"the litpg transport needs a PostgreSQL URL, got {url.get_backend_name()!r}")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def worker_shutting_down() -> bool:
+    """Whether this process is a Celery worker asked to shut down (warm or cold)."""
+    state = sys.modules.get("celery.worker.state")
+    if state is None:
+        return False
+    return any(flag is not None and flag is not False for flag in (state.should_stop, state.should_terminate))
+
+
+def backoff_delays(first: float = 0.1, cap: float = 2.0) -> Iterator[float]:
+    """Exponential delays from ``first`` to ``cap`` seconds, each jittered to 50–100 % (no thundering herd)."""
+    delay = first
+    while True:
+        yield delay / 2 + random.uniform(0, delay / 2)  # jitter, not cryptography
+        delay = min(cap, delay * 2)
+
+
+def connect(conninfo: str, purpose: str, wait: float) -> psycopg.Connection:
+    """An autocommit connection named for this process and ``purpose`` (no server-side prepared statements behind
+    a transaction pooler); a refusing server is retried with backoff for up to ``wait`` seconds."""
+    connect_kwargs = psycopg_connect_kwargs(purpose)
+    application_name = connect_kwargs["application_name"]
+    deadline = time.monotonic() + wait
+    delays = backoff_delays()
+    warned = False
+    while True:
+        try:
+            conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **connect_kwargs)
+            if warned:
+                logger.warning("broker database reachable again (%s)", application_name)
+            return conn
+        except psycopg.OperationalError as exc:
+            delay = next(delays)
+            if time.monotonic() + delay > deadline or worker_shutting_down():
+                raise
+            if not warned:
+                logger.warning("broker database refuses connections (%s); waiting: %s", application_name,
+                               str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+                warned = True
+            time.sleep(delay)
+
+
+class SharedConnection:
+    """One autocommit connection shared (behind a lock) by every transport of this process on one database."""
+
+    def __init__(self, conninfo: str, purpose: str = "broker", reconnect_wait: float = 60.0) -> None:
+        self.conninfo = conninfo
+        self.purpose = purpose
+        self.reconnect_wait = reconnect_wait
+        self.lock = threading.RLock()
+        self._pid = os.getpid()
+        self._conn: psycopg.Connection | None = None
+
+    def connection(self) -> psycopg.Connection:
+        """The open connection (connecting, or waiting for the server, first if needed). Hold ``lock``."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.conninfo, self.purpose, self.reconnect_wait)
+        return self._conn
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = False,
+                retry: bool = False) -> Any:
+        """Run one statement; the fetched rows if ``fetch``, else the row count.
+
+        ``retry``: the statement is idempotent; when the connection is lost under it, run it once more on a
+        fresh connection (which waits for the server) instead of raising.
+        """
+        with self.lock:
+            for attempt in (1, 2):
+                try:
+                    cursor = self.connection().execute(sql, params)
+                    return cursor.fetchall() if fetch else cursor.rowcount
+                except CONNECTION_ERRORS:
+                    self.discard()
+                    if not retry or attempt == 2:
+                        raise
+                    logger.warning("broker connection lost; running the statement again on a new one")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[psycopg.Connection]:
+        """The shared connection for a block of statements (the lock held throughout; lost: discarded)."""
+        with self.lock:
+            conn = self.connection()
+            try:
+                yield conn
+            except CONNECTION_ERRORS:
+                self.discard()
+                raise
+
+    def discard(self) -> None:
+        """Drop the connection (closing it only in the process that opened it); the next use reconnects."""
+        with self.lock:
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+
+_shared: dict[tuple[int, str], SharedConnection] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_connection(conninfo: str, reconnect_wait: float = 60.0) -> SharedConnection:
+    """This process's shared broker connection for ``conninfo`` (a forked child gets its own)."""
+    key = (os.getpid(), conninfo)
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None:
+            for stale in [k for k in _shared if k[0] != key[0]]:
+                del _shared[stale]  # inherited from the parent: never touch its sockets
+            shared = _shared[key] = SharedConnection(conninfo, reconnect_wait=reconnect_wait)
+        shared.reconnect_wait = max(shared.reconnect_wait, reconnect_wait)
+        return shared
