@@ -81,16 +81,15 @@ def child_role() -> str:
     return "maintenance-child" if process_role() == "maintenance" else "pool-child"
 
 
-def application_name() -> str:
-    """``litscreen-<role>:<pid>`` for a connection opened now."""
-    return f"{APPLICATION_PREFIX}{process_role()}:{os.getpid()}"
+def application_name(purpose: str | None = None) -> str:
+    """``litscreen-<role>:<pid>[:<purpose>]`` for a connection opened now (purpose: app, broker, listen)."""
+    return f"{APPLICATION_PREFIX}{process_role()}:{os.getpid()}{f':{purpose}' if purpose else ''}"[:63]
 
 
 def psycopg_connect_kwargs(purpose: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``psycopg.connect``: the connection's name (``:<purpose>`` appended when given, e.g.
-    ``broker``, ``listen``) and, behind a transaction pooler, no server-side prepared statements."""
-    name = application_name() + (f":{purpose}" if purpose else "")
-    kwargs: dict[str, Any] = {"application_name": name[:63]}
+    """Keyword arguments for ``psycopg.connect``: the connection's name and, behind a transaction pooler, no
+    server-side prepared statements."""
+    kwargs: dict[str, Any] = {"application_name": application_name(purpose)}
     if _state["pooler"] == POOLER_PGBOUNCER_TRANSACTION:
         kwargs["prepare_threshold"] = None
     return kwargs
@@ -103,6 +102,16 @@ def install_connection_settings(pooler: str) -> None:
         return
     event.listen(Engine, "do_connect", _on_connect)
     _state["installed"] = True
+
+
+def name_app_connections(engine: Engine) -> None:
+    """Name the application engine's connections ``...:app`` (a name set in the URL wins)."""
+    event.listen(engine, "do_connect", _on_app_connect)
+
+
+def _on_app_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    if cparams.get("application_name") in (None, application_name()):  # unnamed, or named by _on_connect
+        cparams["application_name"] = application_name("app")
 
 
 def _on_connect(dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
