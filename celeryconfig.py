@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from kombu import Exchange, Queue
+from sqlalchemy.pool import NullPool
 from kombu.transport import TRANSPORT_ALIASES
 
 from app import task_names
@@ -49,7 +50,9 @@ worker_lost_wait = float(os.environ.get("WORKER_LOST_WAIT_SECONDS", 10.0))
 worker_send_task_events = True
 task_send_sent_event = True
 
-database_engine_options = {"pool_pre_ping": True}
+# The result backend holds a connection only while it stores or reads a result (NullPool): a pool child's steady
+# connections are its application pool and its broker connection (README "Connection budget").
+database_engine_options = {"pool_pre_ping": True, "poolclass": NullPool}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
 
