@@ -43,6 +43,7 @@ from tests.support.pgcluster import PgCluster  # noqa: E402
 from tests.support.processes import ProcessGroup  # noqa: E402
 from tests.support.simulator import start_simulator  # noqa: E402
 
+POOL_SIZE = 10  # PgBouncer server connections for pooled traffic; LISTEN connections (one per consumer) go direct
 ORDER = ("web", "worker", "pool-child", "maintenance", "beat", "flower", "cli", "other")
 
 
@@ -117,7 +118,7 @@ def fleet_run(workers: int, concurrency: int, records: int, log_dir: Path, pgbou
         database = direct_url.rsplit("/", 1)[1]
         log_dir.mkdir(parents=True, exist_ok=True)
         processes = ProcessGroup(log_dir)
-        bouncer = PgBouncer(cluster, pool_size=15).start() if pgbouncer else None
+        bouncer = PgBouncer(cluster, pool_size=POOL_SIZE).start() if pgbouncer else None
         try:
             simulator = start_simulator(processes, latency=0.2)
             extra = {"LOG_LEVEL": "WARNING"}
@@ -131,7 +132,7 @@ def fleet_run(workers: int, concurrency: int, records: int, log_dir: Path, pgbou
             idle_total = sampler.peak_total
             status, seconds = run_screening(fleet, direct_url, records, 25, sampler)
             refused = (TOO_MANY in fleet.logs()) or (TOO_MANY in cluster.log.read_text(errors="replace"))
-            how = f"through PgBouncer (pool_size 15) on max_connections={max_connections}" if bouncer else \
+            how = f"through PgBouncer (pool_size {POOL_SIZE}) on max_connections={max_connections}" if bouncer else \
                 f"direct on max_connections={max_connections}"
             print(f"\nfleet {workers} workers x {concurrency} + web x2, maintenance, beat, Flower, {how}: "
                   f"{records} records {status} in {seconds:.0f} s")
