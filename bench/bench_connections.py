@@ -21,20 +21,22 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
 
 from tests.support.fleet import (  # noqa: E402
     TARGETS,
     TOO_MANY,
     ConnectionSampler,
     Fleet,
-    connections_by_process,
     fleet_env,
     over_target,
-    per_type,
+    rows,
     start_fleet,
     task_status,
 )
@@ -141,13 +143,27 @@ def fleet_run(workers: int, concurrency: int, records: int, log_dir: Path, pgbou
             if bouncer is None:
                 print_table("per process type (peak)", {}, sampler.peak)
             else:
-                clients = per_type(connections_by_process(cluster.url(), database))
-                print(f"direct (session) connections at the end: "
-                      f"{ {k: v['connections'] for k, v in clients.items()} }")
+                pooled, direct = split_by_pgbouncer(cluster, bouncer, database)
+                print(f"server connections at the end: {pooled} from PgBouncer (pooled), direct: {direct}")
         finally:
             processes.stop_all()
             if bouncer is not None:
                 bouncer.stop()
+
+
+def split_by_pgbouncer(cluster: PgCluster, bouncer: PgBouncer, database: str) -> tuple[int, dict[str, int]]:
+    """(server connections PgBouncer holds, direct connections per application_name role and purpose)."""
+    assert bouncer.process is not None
+    ports = {c.laddr.port for c in psutil.Process(bouncer.process.pid).net_connections("tcp")
+             if c.raddr and c.raddr.port == cluster.port}
+    found = rows(cluster.url(), "SELECT application_name, client_port FROM pg_stat_activity WHERE datname = %s "
+                                "AND backend_type = 'client backend'", database) or []
+    direct: Counter[str] = Counter()
+    for name, port in found:
+        if port not in ports:
+            parts = (name or "other").split(":")
+            direct[f"{parts[0]}{':' + parts[2] if len(parts) > 2 else ''}"] += 1
+    return sum(1 for _name, port in found if port in ports), dict(direct)
 
 
 def main() -> None:

@@ -8,6 +8,10 @@ one broker connection (plus the LISTEN one, see ``listener.py``) however many ko
 A server that refuses connections (``too many clients``, restarting, failing over) is waited for with short
 bounded backoff and jitter, up to ``reconnect_wait`` seconds per attempt to connect; idempotent statements (fetch,
 ack, restore, renew, touch) are re-run once on a fresh connection when theirs was dropped under them.
+
+Processes that only publish (pool children, gunicorn workers: ``publish_only_process``) close their broker
+connection after ``IDLE_RELEASE_SECONDS`` without a statement, so an idle pool child holds only its application
+pool (README "Connection budget"); the next publish reconnects.
 """
 
 from __future__ import annotations
@@ -25,12 +29,19 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from app.db.connections import psycopg_connect_kwargs
+from app.db.connections import process_role, psycopg_connect_kwargs
 
 logger = logging.getLogger(__name__)
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
 CONNECT_TIMEOUT = 5  # seconds for one TCP connect + authentication attempt
+IDLE_RELEASE_SECONDS = 2.0  # a publish-only process closes its broker connection after this long unused
+PUBLISH_ONLY_ROLES = ("pool-child", "maintenance-child", "web")
+
+
+def publish_only_process() -> bool:
+    """Whether this process only publishes (never consumes): a prefork pool child or a web worker."""
+    return process_role() in PUBLISH_ONLY_ROLES
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
@@ -92,12 +103,32 @@ class SharedConnection:
         self.lock = threading.RLock()
         self._pid = os.getpid()
         self._conn: psycopg.Connection | None = None
+        self._last_used = time.monotonic()
+        self._reaper: threading.Thread | None = None
 
     def connection(self) -> psycopg.Connection:
         """The open connection (connecting, or waiting for the server, first if needed). Hold ``lock``."""
+        self._last_used = time.monotonic()
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.conninfo, self.purpose, self.reconnect_wait)
+            if publish_only_process() and (self._reaper is None or not self._reaper.is_alive()):
+                self._reaper = threading.Thread(target=self._release_when_idle, name="litpg-idle-release",
+                                                daemon=True)
+                self._reaper.start()
         return self._conn
+
+    def _release_when_idle(self) -> None:
+        """Close the connection once it went unused for ``IDLE_RELEASE_SECONDS``; stop until it reconnects."""
+        while True:
+            time.sleep(IDLE_RELEASE_SECONDS / 2)
+            if self._pid != os.getpid():
+                return
+            with self.lock:
+                if self._conn is None:
+                    return
+                if time.monotonic() - self._last_used >= IDLE_RELEASE_SECONDS:
+                    self.discard()
+                    return
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = False,
                 retry: bool = False) -> Any:

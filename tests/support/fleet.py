@@ -21,13 +21,9 @@ import psycopg
 from tests.support.database import conninfo
 from tests.support.pgcluster import free_port
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
+from tests.test_engine_support import FINAL, IRRELEVANT, MODELS, RELEVANT
 
-FINAL = ("completed", "completed_with_errors", "failed", "cancelled")
-MODELS = "sim:model-a,sim:model-b"
 TOO_MANY = "too many clients"
-RELEVANT = ("Nudges and default options change physicians' prescribing: a randomised controlled trial of "
-            "choice architecture reminders and feedback for guideline adherence among nurses and pharmacists")
-IRRELEVANT = "Soil bacteria of alpine meadows and their nitrogen cycle across seasons"
 PICOS = {"P": "healthcare professionals", "I": "nudges, defaults, reminders", "C": "usual care",
          "O": "guideline adherence", "S": "randomised trials"}
 
