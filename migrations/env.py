@@ -1,14 +1,14 @@
-"""Alembic environment: migrates the database named by ``sqlalchemy.url``, DATABASE_DIRECT_URL or DATABASE_URL."""
+"""Alembic environment: migrates the database named by ``sqlalchemy.url``, else DATABASE_DIRECT_URL / DATABASE_URL."""
 
 from __future__ import annotations
 
 import logging.config
-import os
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.database_url import resolve_database_url
+from app.config import load_settings
+from app.db.url import resolve_database_url
 from app.models import Base
 
 config = context.config
@@ -20,8 +20,11 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    database = load_settings().database
     # migrations need a session (not a transaction pooler): DATABASE_DIRECT_URL first
-    return url or resolve_database_url(os.environ.get("DATABASE_DIRECT_URL") or os.environ.get("DATABASE_URL"))
+    return resolve_database_url(database.direct_url or database.url, database.instance_dir)
 
 
 def run_migrations_offline() -> None:

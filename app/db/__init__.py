@@ -1,1 +1,3 @@
-"""Database plumbing shared by every litscreen process: URLs, the embedded server, migrations, connections."""
+"""The database: engine and scoped session (:mod:`.session`), the one URL (:mod:`.url`), the embedded
+PostgreSQL used when no URL is configured (:mod:`.embedded`), programmatic Alembic (:mod:`.migrate`) and how
+every connection is opened: pooler mode, direct URL, names (:mod:`.connections`)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import event
@@ -24,26 +23,16 @@ from sqlalchemy.engine import Engine
 logger = logging.getLogger(__name__)
 
 POOLER_NONE = "none"
-POOLER_PGBOUNCER_TRANSACTION = "pgbouncer-transaction"
-POOLERS = (POOLER_NONE, POOLER_PGBOUNCER_TRANSACTION)
+POOLER_PGBOUNCER_TRANSACTION = "pgbouncer-transaction"  # one of app.config.DATABASE_POOLERS
 APPLICATION_PREFIX = "litscreen-"
 
 _state: dict[str, Any] = {"pooler": POOLER_NONE, "role": None, "installed": False}
 
 
-def database_pooler(config: Mapping[str, Any]) -> str:
-    """``DATABASE_POOLER`` from ``config`` (default ``none``); ValueError naming the setting when unknown."""
-    value = str(config.get("DATABASE_POOLER") or POOLER_NONE).strip().lower()
-    if value not in POOLERS:
-        raise ValueError(f"DATABASE_POOLER must be one of {', '.join(POOLERS)}, got {value!r}")
-    return value
-
-
-def direct_database_url(config: Mapping[str, Any], database_url: str) -> str:
+def direct_database_url(configured: str | None, database_url: str) -> str:
     """``DATABASE_DIRECT_URL`` (normalised) if set, else ``database_url``: the session-level connection."""
-    from app.database_url import normalise_database_url
+    from app.db.url import normalise_database_url
 
-    configured = config.get("DATABASE_DIRECT_URL")
     return normalise_database_url(configured) if configured else database_url
 
 

@@ -19,9 +19,9 @@ import httpx
 import psycopg
 
 from tests.support.database import conninfo
+from tests.support.engine import FINAL, IRRELEVANT, MODELS, RELEVANT
 from tests.support.pgcluster import free_port
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_engine_support import FINAL, IRRELEVANT, MODELS, RELEVANT
 
 TOO_MANY = "too many clients"
 PICOS = {"P": "healthcare professionals", "I": "nudges, defaults, reminders", "C": "usual care",

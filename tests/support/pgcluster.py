@@ -166,7 +166,7 @@ class PgCluster:
         self.databases.append(name)
         url = self.url(name)
         if migrate:
-            from app.migrate import upgrade
+            from app.db.migrate import upgrade
 
             upgrade(url)
         return url
