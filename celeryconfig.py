@@ -13,9 +13,11 @@ from typing import Any
 from celery.app.backends import BACKEND_ALIASES
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
+from sqlalchemy.pool import NullPool
 
 from app import task_names
 from app.config import Settings
+from app.db.url import normalise_database_url
 
 # The PostgreSQL broker (tasks/broker/), a subclass of kombu's SQLAlchemy transport. kombu takes the
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
@@ -48,12 +50,23 @@ worker_prefetch_multiplier = 1
 worker_pool_putlocks = False
 task_track_started = True
 result_extended = True
+# A refusing or restarting PostgreSQL is waited for, never fatal: the transport waits up to
+# BROKER_RECONNECT_WAIT seconds per connection attempt (bounded backoff with jitter), Celery retries the broker
+# connection without limit, and the result backend retries its writes (RESULT_BACKEND_MAX_RETRIES times,
+# 0.1 s doubling to 2 s with jitter: about a minute).
+broker_connection_retry = True
 broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+result_backend_always_retry = True
+result_backend_base_sleep_between_retries_ms = 100
+result_backend_max_sleep_between_retries_ms = 2000
 worker_hijack_root_logger = False
 worker_send_task_events = True
 task_send_sent_event = True
 
-database_engine_options = {"pool_pre_ping": True}
+# The result backend holds no idle connection: a short-lived one per write (Celery's database backend already
+# uses NullPool in a main process; this makes pool children do the same). Connections are the budget.
+database_engine_options = {"poolclass": NullPool}
 database_table_names = {"task": "celery_taskmeta", "group": "celery_tasksetmeta"}
 database_create_tables_at_setup = False
 
@@ -81,14 +94,19 @@ def settings_for(settings: Settings, database_url: str) -> dict[str, Any]:
         "result_expires": celery.result_expires,
         # how long the worker waits for a killed pool child's result before WorkerLostError (re-run: idempotent)
         "worker_lost_wait": celery.worker_lost_wait,
-        # Broker transport (tasks/transport.py). visibility_timeout: seconds after which an unacked message of a
+        "result_backend_max_retries": celery.result_backend_max_retries,
+        # Broker transport (tasks/broker/). visibility_timeout: seconds after which an unacked message of a
         # dead worker is delivered again (live workers renew theirs); polling_interval: safety poll of idle
         # queues (wake-ups come from LISTEN/NOTIFY); housekeeping_interval: reclaim overdue messages, drop
-        # expired queues.
+        # expired queues; reconnect_wait: how long one connection attempt waits for a refusing server;
+        # direct_url: a session-level URL for LISTEN (DATABASE_DIRECT_URL behind PgBouncer), else the broker URL.
         "broker_transport_options": {
             "visibility_timeout": celery.visibility_timeout,
             "polling_interval": celery.polling_interval,
             "housekeeping_interval": celery.housekeeping_interval,
+            "reconnect_wait": celery.reconnect_wait,
+            **({"direct_url": normalise_database_url(settings.database.direct_url)}
+               if settings.database.direct_url else {}),
         },
         # Flower's and other event receivers' queues expire this long after their consumer stopped.
         "event_queue_expires": celery.event_queue_expires,

@@ -56,9 +56,6 @@ def register_celery(app: Flask, settings: Settings) -> None:
     celery = extensions.celery
     celery.config_from_object(celeryconfig)
     celery.conf.update(celeryconfig.settings_for(settings, app.config["SQLALCHEMY_DATABASE_URI"]))
-    # the broker's LISTEN connection needs a session: behind PgBouncer it goes to DATABASE_DIRECT_URL
-    celery.conf.broker_transport_options = {**celery.conf.broker_transport_options,
-                                            "direct_url": app.config["SQLALCHEMY_DIRECT_URI"]}
     if app.config.get("CELERY_CONFIG"):
         celery.conf.update(app.config["CELERY_CONFIG"])
 

@@ -131,6 +131,8 @@ class CelerySettings:
     visibility_timeout: float = env("BROKER_VISIBILITY_TIMEOUT", 300.0, minimum=1)
     polling_interval: float = env("BROKER_POLLING_INTERVAL", 2.0, minimum=0.01)
     housekeeping_interval: float = env("BROKER_HOUSEKEEPING_INTERVAL", 30.0, minimum=0.1)
+    reconnect_wait: float = env("BROKER_RECONNECT_WAIT", 60.0, minimum=0.1)
+    result_backend_max_retries: int = env("RESULT_BACKEND_MAX_RETRIES", 60, minimum=0)
     event_queue_expires: float = env("CELERY_EVENT_QUEUE_EXPIRES", 60.0, minimum=1)
     control_queue_expires: float = env("CELERY_CONTROL_QUEUE_EXPIRES", 10.0, minimum=1)
 

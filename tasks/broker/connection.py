@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import random
+import select
 import sys
 import threading
 import time
@@ -93,6 +94,15 @@ def connect(conninfo: str, purpose: str, wait: float) -> psycopg.Connection:
             time.sleep(delay)
 
 
+def _has_pending_input(conn: psycopg.Connection) -> bool:
+    """Whether the server sent something to an idle connection (nothing is expected: a farewell or EOF)."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 class SharedConnection:
     """One autocommit connection shared (behind a lock) by every transport of this process on one database."""
 
@@ -109,7 +119,11 @@ class SharedConnection:
     def connection(self) -> psycopg.Connection:
         """The open connection (connecting, or waiting for the server, first if needed). Hold ``lock``."""
         self._last_used = time.monotonic()
-        if self._conn is None or self._conn.closed:
+        if self._conn is not None and (self._conn.closed or _has_pending_input(self._conn)):
+            # An idle connection with something to read was closed by the server (restart, terminate): its
+            # farewell is waiting. Reconnect before sending anything, so no statement is lost with it.
+            self.discard()
+        if self._conn is None:
             self._conn = connect(self.conninfo, self.purpose, self.reconnect_wait)
             if publish_only_process() and (self._reaper is None or not self._reaper.is_alive()):
                 self._reaper = threading.Thread(target=self._release_when_idle, name="litpg-idle-release",

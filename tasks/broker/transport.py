@@ -95,7 +95,7 @@ class Transport(sqla_transport.Transport):
         # LISTEN needs a session: with a transaction pooler in front of the broker URL, ``direct_url`` reaches
         # the server itself (DATABASE_DIRECT_URL); else the broker URL is used.
         direct_url = options.get("direct_url")
-        self.listen_conninfo = libpq_conninfo(direct_url) if direct_url else self.conninfo
+        self.listen_conninfo = libpq_conninfo(direct_url.split("litpg+", 1)[-1]) if direct_url else self.conninfo
         self.declared_queues: dict[str, dict[str, Any]] = {}
         self.maybe_ready: set[str] = set()
         self._pid = os.getpid()

@@ -96,6 +96,7 @@ class PgCluster:
         self.bindir = _bindir()
         self.user = _run_as()
         self.databases: list[str] = []
+        self.evicted = 0
         if self.user is not None:
             entry = pwd.getpwnam(self.user)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
@@ -193,23 +194,40 @@ class PgCluster:
         with psycopg.connect(self.conninfo(), autocommit=True) as conn:
             return int(conn.execute(sql, params).fetchone()[0])
 
+    def _fill(self, held: list[psycopg.Connection], keep_free: int) -> None:
+        while True:
+            if keep_free and self.connection_count() + keep_free >= self.max_connections:
+                return
+            try:
+                held.append(psycopg.connect(self.conninfo(), autocommit=True, connect_timeout=5))
+            except psycopg.OperationalError:
+                return  # the server refuses: it is full
+
     @contextlib.contextmanager
-    def filled(self, keep_free: int = 0) -> Iterator[list[psycopg.Connection]]:
+    def filled(self, keep_free: int = 0, evict: bool = False) -> Iterator[list[psycopg.Connection]]:
         """Take every free connection slot but ``keep_free`` with idle connections until the block ends.
+
+        ``evict``: then terminate every other client backend and take the slots they freed as well, so their
+        owners' reconnect attempts are refused until the block ends (``self.evicted`` says how many).
 
         PostgreSQL keeps ``superuser_reserved_connections`` (3) for superusers; our clients connect as the
         superuser ``postgres`` here, so those slots are taken too: the server answers "too many clients" to
         everyone until the block ends.
         """
         held: list[psycopg.Connection] = []
+        self.evicted = 0
         try:
-            while True:
-                if keep_free and self.connection_count() + keep_free >= self.max_connections:
-                    break
-                try:
-                    held.append(psycopg.connect(self.conninfo(), autocommit=True, connect_timeout=5))
-                except psycopg.OperationalError:
-                    break  # the server refuses: it is full
+            self._fill(held, keep_free)
+            if evict and held:
+                keep = [conn.info.backend_pid for conn in held]
+                row = held[0].execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' AND pid <> ALL(%s)", (keep,)).fetchone()
+                self.evicted = int(row[0]) if row else 0
+                deadline = time.monotonic() + 2  # terminated backends take a moment to free their slots
+                while time.monotonic() < deadline:
+                    self._fill(held, keep_free)
+                    time.sleep(0.01)
             logger.info("filled the test server with %d idle connections", len(held))
             yield held
         finally:
