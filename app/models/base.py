@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -24,4 +24,4 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """Timezone-aware now, for column defaults."""
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
