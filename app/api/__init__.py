@@ -14,6 +14,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
+    from app.api.reports.routes import blp as reports_blp
     from app.api.screening.routes import blp as screening_blp
 
     register_auth(app)
@@ -22,4 +23,5 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(literatures_blp)
     api.register_blueprint(duplicates_blp)
     api.register_blueprint(screening_blp)
+    api.register_blueprint(reports_blp)
     api.register_blueprint(cache_blp)

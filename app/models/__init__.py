@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.cache import CacheEntry
 from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
+from app.models.llm_limits import LlmInflight, LlmRateSlot
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
 from app.models.user import ApiToken, User
@@ -16,6 +17,8 @@ __all__ = [
     "DuplicateDecision",
     "ImportBatch",
     "Literature",
+    "LlmInflight",
+    "LlmRateSlot",
     "Project",
     "ScreeningBatch",
     "ScreeningResult",

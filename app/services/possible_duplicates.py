@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.importers.normalise import match_keys, normalise_title
 from app.models import DuplicateDecision, Literature, Project, ScreeningResult, ScreeningTask, User
-from app.models.screening import FINAL_TASK_STATUSES
+from app.models.statuses import FINAL_TASK_STATUSES
 from app.services.deduplication import MERGED_FIELDS, merge_copy
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from app.cache import Cache, get_cache
 from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
 from app.llm.decision import combine
+from app.llm.limits import FleetLimits, limiter_name
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompts import (
@@ -275,9 +276,12 @@ def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine |
 
 def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
                    cache_prefix: str = LLM_CACHE_PREFIX,
-                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS,
+                   limits_engine: Engine | None = None) -> Screener:
     """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
-    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
+    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds. With
+    ``limits_engine`` and ``LLM_LIMITS_SCOPE=fleet`` the providers' limits are shared by the whole fleet through
+    that database; without one each process limits itself."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     if not models:
         raise NoModelsConfigured("the model snapshot names no models")
@@ -285,10 +289,18 @@ def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, 
     llm = settings.llm
     retry = RetryPolicy(max_attempts=llm.max_attempts, initial_wait=llm.retry_initial, max_wait=llm.retry_max,
                         jitter=llm.retry_jitter)
+    # fleet-wide limits live in the database; a process without one (a memory-only setup) limits itself
+    fleet_wide = llm.limits_scope == "fleet" and limits_engine is not None
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
+            provider_conf = provider_settings(provider, settings, entry.get("base_url"))
+            limits = None
+            if fleet_wide:
+                limits = FleetLimits(limits_engine, limiter_name(provider, provider_conf.base_url),
+                                     provider_conf.rpm, provider_conf.max_concurrency,
+                                     lease_seconds=provider_conf.timeout + 30)
+            clients[provider] = ChatClient(provider_conf, retry, limits=limits)
     return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
                     cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

@@ -186,6 +186,38 @@ class LitscreenClient:
         """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
 
+    # -- reports -------------------------------------------------------------------------------------------
+
+    def agreement(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/agreement``: recall, specificity, work saved, kappa, AC1 with 95 % intervals."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/agreement")
+
+    def audit_sample(self, task_id: int, size: int) -> dict:
+        """``POST /asl/tasks/{id}/audit-sample``: draw machine-excluded results for human review."""
+        return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/audit-sample", json={"size": size})
+
+    def audit(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/audit``: missed includes and the upper 95 % bound on the miss rate."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/audit")
+
+    def review(self, result_id: int, decision: str, note: str | None = None) -> dict:
+        """``PATCH /asl/results/{id}``: a human decision."""
+        return self._json("PATCH", f"{API_PREFIX}/asl/results/{result_id}",
+                          json={"review_decision": decision, **({"note": note} if note else {})})
+
+    def methods(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/methods``: the methods paragraph and the facts behind it."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/methods")
+
+    def prisma(self, project_id: int) -> dict:
+        """``GET /asl/projects/{id}/prisma``: PRISMA 2020 counts."""
+        return self._json("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma")
+
+    def prisma_svg(self, project_id: int) -> bytes:
+        """``GET /asl/projects/{id}/prisma?format=svg``: the PRISMA 2020 flow diagram."""
+        return self._request("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma",
+                             params={"format": "svg"}).content
+
     def cache_stats(self) -> dict:
         """``GET /cache/stats``."""
         return self._json("GET", f"{API_PREFIX}/cache/stats")
