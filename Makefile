@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test up bench clean
+.PHONY: install demo test up bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "litscreen needs Python >= 3.11"'
@@ -27,7 +27,10 @@ up: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile web worker maintenance beat flower
 
 bench: $(STAMP)
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/bench_*.py; do [ $$script = bench/bench_soak.py ] && continue; echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+soak: $(STAMP)
+	$(BIN)/python bench/bench_soak.py $(SOAK_ARGS)
 
 clean:
 	-$(BIN)/litscreen db stop

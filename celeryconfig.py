@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from app import task_names
 from app.config import Settings
+from app.db.url import normalise_database_url
 
 # The PostgreSQL broker (tasks/broker/), a subclass of kombu's SQLAlchemy transport. kombu takes the
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
@@ -104,7 +105,8 @@ def settings_for(settings: Settings, database_url: str) -> dict[str, Any]:
             "polling_interval": celery.polling_interval,
             "housekeeping_interval": celery.housekeeping_interval,
             "reconnect_wait": celery.reconnect_wait,
-            **({"direct_url": settings.database.direct_url} if settings.database.direct_url else {}),
+            **({"direct_url": normalise_database_url(settings.database.direct_url)}
+               if settings.database.direct_url else {}),
         },
         # Flower's and other event receivers' queues expire this long after their consumer stopped.
         "event_queue_expires": celery.event_queue_expires,

@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import extensions
 from app.config import ConfigError, Settings, flask_config, load_settings
+from app.db.connections import direct_database_url, install_connection_settings
 from app.db.url import redact, resolve_database_url
 
 __all__ = ["ConfigError", "create_app"]
@@ -26,6 +27,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(flask_config(settings, config))
     app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(settings.database.url, settings.database.instance_dir)
+    app.config["SQLALCHEMY_DIRECT_URI"] = direct_database_url(settings.database.direct_url,
+                                                            app.config["SQLALCHEMY_DATABASE_URI"])
+    install_connection_settings(settings.database.pooler)
     register_logging(app)
     extensions.db.init_app(app)
     register_celery(app, settings)

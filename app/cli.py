@@ -52,10 +52,10 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def db_upgrade(revision: str) -> None:
-    """Apply migrations to DATABASE_URL (or the embedded PostgreSQL)."""
+    """Apply migrations to DATABASE_DIRECT_URL / DATABASE_URL (or the embedded PostgreSQL)."""
     from app.db.migrate import upgrade
 
-    upgrade(current_app.config["SQLALCHEMY_DATABASE_URI"], revision)
+    upgrade(current_app.config["SQLALCHEMY_DIRECT_URI"], revision)
     click.echo(f"database at {revision}", err=True)
 
 
@@ -66,7 +66,7 @@ def db_downgrade(revision: str) -> None:
     """Revert migrations (default: everything)."""
     from app.db.migrate import downgrade
 
-    downgrade(current_app.config["SQLALCHEMY_DATABASE_URI"], revision)
+    downgrade(current_app.config["SQLALCHEMY_DIRECT_URI"], revision)
     click.echo(f"database at {revision}", err=True)
 
 

@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the database named by the ``sqlalchemy.url`` option, else by the settings."""
+"""Alembic environment: migrates the database named by ``sqlalchemy.url``, else DATABASE_DIRECT_URL / DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _url() -> str:
     if url:
         return url
     database = load_settings().database
-    return resolve_database_url(database.url, database.instance_dir)
+    # migrations need a session (not a transaction pooler): DATABASE_DIRECT_URL first
+    return resolve_database_url(database.direct_url or database.url, database.instance_dir)
 
 
 def run_migrations_offline() -> None:

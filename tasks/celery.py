@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery.signals import worker_process_init
 
 from app import create_app
+from app.db.connections import child_role, set_process_role
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]
@@ -21,5 +22,6 @@ import tasks.screening  # noqa: E402,F401
 
 @worker_process_init.connect
 def _dispose_inherited_engine(**_kwargs: object) -> None:
-    """A forked pool child must not reuse the parent's database connections."""
+    """A forked pool child must not reuse the parent's database connections; its own are named ``pool-child``."""
+    set_process_role(child_role())
     flask_app.extensions["litscreen_db_engine"].dispose(close=False)

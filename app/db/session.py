@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from app.db.connections import name_app_connections
+
 ENGINE_KEY = "litscreen_db_engine"
-
-
-def name_connection(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-    """Tag each connection with the process that opened it (``litscreen:<pid>`` in pg_stat_activity), so
-    connections can be counted per process; a name set in DATABASE_URL wins."""
-    cparams.setdefault("application_name", f"litscreen:{os.getpid()}")
 
 
 class Database:
@@ -50,7 +44,7 @@ class Database:
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
         )
-        event.listen(engine, "do_connect", name_connection)
+        name_app_connections(engine)  # litscreen-<role>:<pid>:app in pg_stat_activity
         app.extensions[ENGINE_KEY] = engine
         app.extensions["litscreen_db"] = self
 

@@ -8,6 +8,10 @@ one broker connection (plus the LISTEN one, see ``listener.py``) however many ko
 A server that refuses connections (``too many clients``, restarting, failing over) is waited for with short
 bounded backoff and jitter, up to ``reconnect_wait`` seconds per attempt to connect; idempotent statements (fetch,
 ack, restore, renew, touch) are re-run once on a fresh connection when theirs was dropped under them.
+
+Processes that only publish (pool children, gunicorn workers: ``publish_only_process``) close their broker
+connection after ``IDLE_RELEASE_SECONDS`` without a statement, so an idle pool child holds only its application
+pool (README "Connection budget"); the next publish reconnects.
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app.db.connections import process_role, psycopg_connect_kwargs
+
 logger = logging.getLogger(__name__)
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
 CONNECT_TIMEOUT = 5  # seconds for one TCP connect + authentication attempt
+IDLE_RELEASE_SECONDS = 2.0  # a publish-only process closes its broker connection after this long unused
+PUBLISH_ONLY_ROLES = ("pool-child", "maintenance-child", "web")
+
+
+def publish_only_process() -> bool:
+    """Whether this process only publishes (never consumes): a prefork pool child or a web worker."""
+    return process_role() in PUBLISH_ONLY_ROLES
 
 
 def libpq_conninfo(sqlalchemy_url: str) -> str:
@@ -56,15 +69,17 @@ def backoff_delays(first: float = 0.1, cap: float = 2.0) -> Iterator[float]:
         delay = min(cap, delay * 2)
 
 
-def connect(conninfo: str, application_name: str, wait: float) -> psycopg.Connection:
-    """An autocommit connection; a refusing server is retried with backoff for up to ``wait`` seconds."""
+def connect(conninfo: str, purpose: str, wait: float) -> psycopg.Connection:
+    """An autocommit connection named for this process and ``purpose`` (no server-side prepared statements behind
+    a transaction pooler); a refusing server is retried with backoff for up to ``wait`` seconds."""
+    connect_kwargs = psycopg_connect_kwargs(purpose)
+    application_name = connect_kwargs["application_name"]
     deadline = time.monotonic() + wait
     delays = backoff_delays()
     warned = False
     while True:
         try:
-            conn = psycopg.connect(conninfo, autocommit=True, application_name=application_name,
-                                   connect_timeout=CONNECT_TIMEOUT)
+            conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **connect_kwargs)
             if warned:
                 logger.warning("broker database reachable again (%s)", application_name)
             return conn
@@ -91,23 +106,43 @@ def _has_pending_input(conn: psycopg.Connection) -> bool:
 class SharedConnection:
     """One autocommit connection shared (behind a lock) by every transport of this process on one database."""
 
-    def __init__(self, conninfo: str, application_name: str = "litpg-broker", reconnect_wait: float = 60.0) -> None:
+    def __init__(self, conninfo: str, purpose: str = "broker", reconnect_wait: float = 60.0) -> None:
         self.conninfo = conninfo
-        self.application_name = application_name
+        self.purpose = purpose
         self.reconnect_wait = reconnect_wait
         self.lock = threading.RLock()
         self._pid = os.getpid()
         self._conn: psycopg.Connection | None = None
+        self._last_used = time.monotonic()
+        self._reaper: threading.Thread | None = None
 
     def connection(self) -> psycopg.Connection:
         """The open connection (connecting, or waiting for the server, first if needed). Hold ``lock``."""
+        self._last_used = time.monotonic()
         if self._conn is not None and (self._conn.closed or _has_pending_input(self._conn)):
             # An idle connection with something to read was closed by the server (restart, terminate): its
             # farewell is waiting. Reconnect before sending anything, so no statement is lost with it.
             self.discard()
         if self._conn is None:
-            self._conn = connect(self.conninfo, self.application_name, self.reconnect_wait)
+            self._conn = connect(self.conninfo, self.purpose, self.reconnect_wait)
+            if publish_only_process() and (self._reaper is None or not self._reaper.is_alive()):
+                self._reaper = threading.Thread(target=self._release_when_idle, name="litpg-idle-release",
+                                                daemon=True)
+                self._reaper.start()
         return self._conn
+
+    def _release_when_idle(self) -> None:
+        """Close the connection once it went unused for ``IDLE_RELEASE_SECONDS``; stop until it reconnects."""
+        while True:
+            time.sleep(IDLE_RELEASE_SECONDS / 2)
+            if self._pid != os.getpid():
+                return
+            with self.lock:
+                if self._conn is None:
+                    return
+                if time.monotonic() - self._last_used >= IDLE_RELEASE_SECONDS:
+                    self.discard()
+                    return
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = False,
                 retry: bool = False) -> Any:

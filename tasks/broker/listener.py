@@ -21,6 +21,7 @@ from typing import Protocol
 
 import psycopg
 
+from app.db.connections import psycopg_connect_kwargs
 from tasks.broker.connection import CONNECT_TIMEOUT, CONNECTION_ERRORS, backoff_delays, keep_inherited
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,8 @@ class Listener:
                 if monotonic() < self._retry_at:
                     return None
                 try:
-                    conn = psycopg.connect(self.conninfo, autocommit=True, application_name="litpg-listen",
-                                           connect_timeout=CONNECT_TIMEOUT)
+                    conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                           **psycopg_connect_kwargs("listen"))
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 except CONNECTION_ERRORS as exc:
                     logger.warning("broker LISTEN connection unavailable (%s); polling meanwhile",

@@ -1,6 +1,7 @@
 """Which process holds which PostgreSQL connection: ``pg_stat_activity`` rows mapped to client processes.
 
-Our application engine names its connections ``litscreen:<pid>`` (``application_name``); every other client
+Our application engine names its connections ``litscreen-<role>:<pid>:app`` (``application_name``, see
+``app/db/connections.py``); every other client
 (Celery's result backend, the broker transport) is mapped through its TCP client port to the local process that
 owns the socket. Used by the connection-budget test and for the figures in the report.
 """
@@ -17,7 +18,7 @@ from tests.support.engine import query
 def app_connections_by_pid(database_url: str) -> Counter[int]:
     """Connections of our application engines on the test database, per client process id."""
     rows = query(database_url, "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND application_name LIKE 'litscreen:%%'")
+                               "AND application_name LIKE 'litscreen-%%:app'")
     return Counter(int(name.split(":")[1]) for (name,) in rows)
 
 
