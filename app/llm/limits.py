@@ -14,6 +14,7 @@ Each is a short transaction on the process's pool: no connection is held while a
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -25,9 +26,11 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from app.llm.ratelimit import SAFETY_MARGIN, RateLimiter
+
+logger = logging.getLogger(__name__)
 
 RESERVE_SLOT = text("""
     INSERT INTO llm_rate_slots (limiter, next_slot)
@@ -87,7 +90,7 @@ class FleetLimits:
         # a database that refuses or drops connections (full, restarting) is waited out, as the engine does
         self._waiting = Retrying(retry=retry_if_exception(_is_disconnect),
                                  wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
-                                 stop=stop_after_delay(wait_seconds), reraise=True)
+                                 stop=stop_after_delay(wait_seconds), before_sleep=_log_wait, reraise=True)
         self.limiter = limiter
         self.interval = 60.0 / rpm * SAFETY_MARGIN
         self.max_concurrency = max_concurrency
@@ -122,6 +125,12 @@ class FleetLimits:
     def _release(self, holder: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(RELEASE_INFLIGHT, {"holder": holder})
+
+
+def _log_wait(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    logger.warning("provider limits: database unavailable (%s); waiting %.1f s (attempt %d)", type(exc).__name__,
+                   state.next_action.sleep if state.next_action else 0.0, state.attempt_number)
 
 
 def _is_disconnect(exc: BaseException) -> bool:
