@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from app.llm import sim_extraction
 from app.llm.relevance import relevance
 
 logger = logging.getLogger(__name__)
@@ -280,7 +281,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 state.malformed_total += 1
             content = 'Sure! Here is my assessment: {"decision": "include", "reason": "looks relevant"'
         else:
-            content = json.dumps(judge(model, first_user))
+            # task kinds with their own prompts answer first (None: not theirs), else the screening judgement
+            extraction = sim_extraction.answer(model, messages)
+            content = json.dumps(extraction if extraction is not None else judge(model, first_user))
         prompt_text = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         usage = {"prompt_tokens": _count_tokens(prompt_text), "completion_tokens": _count_tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
