@@ -35,8 +35,6 @@ class ScreeningTask(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    # dc_extraction: the dataset the task reads (deleting the dataset deletes its extractions)
-    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("dc_datasets.id", ondelete="CASCADE"), index=True)
     task_type: Mapped[str] = mapped_column(String(40), default="title_abstract")
     status: Mapped[str] = mapped_column(String(30), default="pending", index=True)
     total_items: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,4 +1,4 @@
-"""Clinical-record extraction: datasets, their rows, and the dataset an extraction task reads.
+"""Clinical-record extraction: datasets and their rows (an extraction task names its dataset in ``params``).
 
 Revision ID: 0006
 Revises: 0005
@@ -48,16 +48,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("dataset_id", "row_index", name="uq_dc_records_dataset_id_row_index"),
     )
     op.create_index("ix_dc_records_dataset_id", "dc_records", ["dataset_id"])
-    op.add_column("screening_tasks", sa.Column("dataset_id", sa.Integer(), nullable=True))
-    op.create_foreign_key("fk_screening_tasks_dataset_id_dc_datasets", "screening_tasks", "dc_datasets",
-                          ["dataset_id"], ["id"], ondelete="CASCADE")
-    op.create_index("ix_screening_tasks_dataset_id", "screening_tasks", ["dataset_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_screening_tasks_dataset_id", table_name="screening_tasks")
-    op.drop_constraint("fk_screening_tasks_dataset_id_dc_datasets", "screening_tasks", type_="foreignkey")
-    op.drop_column("screening_tasks", "dataset_id")
     op.drop_index("ix_dc_records_dataset_id", table_name="dc_records")
     op.drop_table("dc_records")
     op.drop_index("ix_dc_datasets_sha256", table_name="dc_datasets")
