@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,24 @@ IDENTIFIER_PATTERNS: dict[str, re.Pattern[str]] = {
     "medical record number": re.compile(r"\b(MRN|medical record (number|no\.?))\s*[:#]?\s*\d{5,}",
                                         re.IGNORECASE),
 }
+
+
+# cheap tests that must pass before a pattern runs: most clinical text has none of these shapes, and the
+# full patterns (look-behinds, alternations) cost ~0.05-0.3 ms each on a 3 kB note
+_PREFILTERS: dict[str, Callable[[str], bool]] = {
+    "e-mail address": lambda text: "@" in text,
+    "phone number": re.compile(r"\d{3}[ .-]\d").search,
+    "US social security number": re.compile(r"\d{3}-\d").search,
+    "NHS number": re.compile(r"\d{3} \d").search,
+    "national id (letters and digits)": re.compile(r"\d{6}").search,
+    "medical record number": lambda text: "mrn" in text.lower() or "record" in text.lower(),
+}
+
+
+def identifiers_in(text: str) -> list[str]:
+    """Names of the identifier patterns found in ``text``."""
+    return [name for name, pattern in IDENTIFIER_PATTERNS.items()
+            if _PREFILTERS[name](text) and pattern.search(text)]
 
 
 def cell_type(value: Any) -> str:
@@ -181,11 +200,10 @@ def health_report(raw: RawTable, table: Table, sha256: str) -> dict[str, Any]:
             if kind == "string" and raw.file_format == "csv" and _FORMULA_LIKE.match(text):
                 formula_like += 1
             if kind == "string":
-                for name, pattern in IDENTIFIER_PATTERNS.items():
-                    if pattern.search(text):
-                        flagged_count[name] += 1
-                        if len(flagged.setdefault(name, [])) < MAX_ROWS_LISTED:
-                            flagged[name].append(number)
+                for name in identifiers_in(text):
+                    flagged_count[name] += 1
+                    if len(flagged.setdefault(name, [])) < MAX_ROWS_LISTED:
+                        flagged[name].append(number)
         filled = n - types["empty"]
         present = {k: v for k, v in types.items() if k != "empty"}
         columns_report.append({"name": column, "non_empty": filled, "types": present, "max_length": max_length})
