@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from app.models import ScreeningResult
@@ -32,7 +32,7 @@ def review_result(result: ScreeningResult, specs: Sequence[FieldSpec], reviews: 
         raise DatasetRejected(409, "This record failed extraction and has no fields to review; retry the task.",
                               field="fields")
     fields = copy.deepcopy(result.fields)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, review in reviews.items():
         spec = by_name.get(name)
         if spec is None:
