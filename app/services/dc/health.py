@@ -40,22 +40,25 @@ IDENTIFIER_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-# cheap tests that must pass before a pattern runs: most clinical text has none of these shapes, and the
-# full patterns (look-behinds, alternations) cost ~0.05-0.3 ms each on a 3 kB note
-_PREFILTERS: dict[str, Callable[[str], bool]] = {
-    "e-mail address": lambda text: "@" in text,
-    "phone number": re.compile(r"\d{3}[ .-]\d").search,
-    "US social security number": re.compile(r"\d{3}-\d").search,
-    "NHS number": re.compile(r"\d{3} \d").search,
-    "national id (letters and digits)": re.compile(r"\d{6}").search,
-    "medical record number": lambda text: "mrn" in text.lower() or "record" in text.lower(),
+# cheap tests that must pass before a pattern runs: most clinical text has none of these shapes, and the full
+# patterns (look-behinds, character classes) cost 0.05-0.3 ms each on a 3 kB note. Digits are folded to "0"
+# once (bytes.translate on the UTF-8 bytes), so each shape test is a C-speed substring search.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_PREFILTERS: dict[str, Callable[[str, bytes], bool]] = {
+    "e-mail address": lambda text, shape: "@" in text,
+    "phone number": lambda text, shape: b"000 0" in shape or b"000-0" in shape or b"000.0" in shape,
+    "US social security number": lambda text, shape: b"000-00-0000" in shape,
+    "NHS number": lambda text, shape: b"000 000 0000" in shape,
+    "national id (letters and digits)": lambda text, shape: b"000000" in shape,
+    "medical record number": lambda text, shape: b"mrn" in shape.lower() or b"record" in shape.lower(),
 }
 
 
 def identifiers_in(text: str) -> list[str]:
     """Names of the identifier patterns found in ``text``."""
+    shape = text.encode("utf-8", "replace").translate(_DIGITS_TO_ZERO)
     return [name for name, pattern in IDENTIFIER_PATTERNS.items()
-            if _PREFILTERS[name](text) and pattern.search(text)]
+            if _PREFILTERS[name](text, shape) and pattern.search(text)]
 
 
 def cell_type(value: Any) -> str:
