@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "http://127.0.0.1:5000"
 API_PREFIX = "/api/v1"
-FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
 
 
 class ApiError(Exception):

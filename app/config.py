@@ -35,9 +35,11 @@ class Settings:
     MAX_IMPORT_BYTES: int = field(default_factory=lambda: _env_int("MAX_IMPORT_BYTES", 50 * 1024 * 1024))
     MAX_IMPORT_RECORDS: int = field(default_factory=lambda: _env_int("MAX_IMPORT_RECORDS", 50_000))
     LLM_TIMEOUT_SECONDS: float = field(default_factory=lambda: _env_float("LLM_TIMEOUT_SECONDS", 60.0))
-    # per process: a worker's screener runs up to <PROVIDER>_MAX_CONCURRENCY threads that each use the cache
-    DB_POOL_SIZE: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 10))
-    DB_MAX_OVERFLOW: int = field(default_factory=lambda: _env_int("DB_MAX_OVERFLOW", 20))
+    # per process, whatever its thread count: screening threads hold no connection while an LLM answers and share
+    # these for short statements (cache look-ups, checkpoints, the lease heartbeat); see README "Connections"
+    DB_POOL_SIZE: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 2))
+    DB_MAX_OVERFLOW: int = field(default_factory=lambda: _env_int("DB_MAX_OVERFLOW", 0))
+    DB_POOL_TIMEOUT: float = field(default_factory=lambda: _env_float("DB_POOL_TIMEOUT", 30.0))
     LOG_LEVEL: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL", "INFO"))
 
     def as_flask_config(self) -> dict[str, Any]:

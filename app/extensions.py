@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from typing import Any
 
 from celery import Celery
 from flask import Flask, current_app, has_app_context
 from flask_smorest import Api
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 ENGINE_KEY = "litscreen_db_engine"
@@ -34,17 +36,26 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         """Create the engine for ``app.config['SQLALCHEMY_DATABASE_URI']``."""
-        app.extensions[ENGINE_KEY] = create_engine(
+        engine = create_engine(
             app.config["SQLALCHEMY_DATABASE_URI"],
             pool_pre_ping=True,
-            pool_size=int(app.config.get("DB_POOL_SIZE", 5)),
-            max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 10)),
+            pool_size=int(app.config.get("DB_POOL_SIZE", 2)),
+            max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 0)),
+            pool_timeout=float(app.config.get("DB_POOL_TIMEOUT", 30.0)),
         )
+        event.listen(engine, "do_connect", name_connection)
+        app.extensions[ENGINE_KEY] = engine
         app.extensions["litscreen_db"] = self
 
         @app.teardown_appcontext
         def remove_session(_exc: BaseException | None) -> None:
             self.session.remove()
+
+
+def name_connection(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Tag each connection with the process that opened it (``litscreen:<pid>`` in pg_stat_activity), so
+    connections can be counted per process; a name set in DATABASE_URL wins."""
+    cparams.setdefault("application_name", f"litscreen:{os.getpid()}")
 
 
 db = Database()

@@ -14,13 +14,8 @@ flask_app = create_app()
 app = flask_app.extensions["celery"]
 
 import tasks.diagnostics  # noqa: E402,F401  (registers tasks)
-
-for _module in ("tasks.screening", "tasks.maintenance"):
-    try:
-        __import__(_module)
-    except ModuleNotFoundError as exc:
-        if exc.name != _module:
-            raise
+import tasks.maintenance  # noqa: E402,F401
+import tasks.screening  # noqa: E402,F401
 
 
 @worker_process_init.connect

@@ -17,7 +17,7 @@ from app import task_names
 from app.extensions import db
 
 
-@shared_task(name=task_names.PING)
+@shared_task(name=task_names.PING, soft_time_limit=30, time_limit=60)
 def ping(value: int) -> dict:
     """Echo ``value`` + 1 with the database's server version."""
     version = db.session().execute(text("SHOW server_version")).scalar_one()
@@ -36,7 +36,7 @@ def _record(phase: str, tag: str, worker: str) -> None:
     session.commit()
 
 
-@shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True)
+@shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True, soft_time_limit=600, time_limit=660)
 def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type: ignore[no-untyped-def]
     """Record that this execution started, sleep, record that it finished (tests count the rows)."""
     worker = self.request.hostname or socket.gethostname()
@@ -46,7 +46,7 @@ def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type
     return worker
 
 
-@shared_task(name=task_names.DIAG_NOOP, ignore_result=True)
+@shared_task(name=task_names.DIAG_NOOP, ignore_result=True, soft_time_limit=30, time_limit=60)
 def noop(sent_at: float = 0.0) -> None:
     """Do nothing; with BENCH_LATENCY_FILE set, append ``start-time publish→start-latency`` to that file."""
     path = os.environ.get("BENCH_LATENCY_FILE")
@@ -56,7 +56,7 @@ def noop(sent_at: float = 0.0) -> None:
             handle.write(f"{now:.6f} {now - sent_at:.6f}\n")
 
 
-@shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True)
+@shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True, soft_time_limit=30, time_limit=60)
 def stop_own_worker(self, tag: str) -> str:  # type: ignore[no-untyped-def]
     """Ask this task's own worker for a warm shutdown (SIGTERM to its main process), then finish at once.
 

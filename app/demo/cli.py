@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from app.client import ApiError, LitscreenClient, settings_from_env
+from app.models.statuses import TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +131,10 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     status = task.get("status")
     line = (f"task {task_id} {status}: {task.get('processed_items')}/{task.get('total_items')} records, "
             f"{task.get('conflict_items')} conflicts, {task.get('failed_items')} failed")
-    if status == "failed":
+    if status == TaskStatus.FAILED:
         console.print(f"[red]{line}[/red]" + (f" — {task['error']}" if task.get("error") else ""))
         sys.exit(EXIT_FAILED)
-    if status == "cancelled":
+    if status == TaskStatus.CANCELLED:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
     console.print(f"[green]{line}[/green]")
@@ -199,7 +200,7 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     except (DemoError, ApiError) as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         sys.exit(1)
-    if summary.get("task_status") not in ("completed", "completed_with_errors"):
+    if summary.get("task_status") not in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS):
         console.print(f"[red]the screening task ended {summary.get('task_status')}[/red]")
         sys.exit(1)
 

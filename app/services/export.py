@@ -1,4 +1,4 @@
-"""Exports of a screening run: CSV (one row per record, one column group per model) and RIS.
+"""Exports of a run: CSV (one row per item, the columns its task kind declares) and RIS (literature kinds).
 
 The RIS file is written with ``rispy`` so reference managers (Zotero, EndNote) and Covidence can re-import it:
 standard tags only, the screening decision and the models' reasons in a note (``N1``) and the decision as a
@@ -15,41 +15,20 @@ import rispy
 from sqlalchemy.orm import Session
 
 from app.models import Literature, ScreeningResult, ScreeningTask
-from app.services.screening_results import iter_results, machine_decision
+from app.services.kinds import get_kind
 
 EXPORT_FORMATS = ("csv", "ris")
 
 
-def _models(task: ScreeningTask) -> list[str]:
-    return [f"{m.get('provider')}:{m.get('model')}" for m in (task.model_config or {}).get("models", [])]
-
-
-def _decision_by_model(result: ScreeningResult) -> dict[str, dict[str, Any]]:
-    return {str(d.get("model")): d for d in result.decisions or []}
-
-
 def export_csv(session: Session, task: ScreeningTask) -> str:
-    """The task's results as CSV text."""
-    models = _models(task)
-    header = ["literature_id", "title", "authors", "year", "journal", "doi", "pmid", "decision",
-              "llm_decision", "has_conflict", "manual_review_required", "review_decision", "review_note",
-              "status", "error"]
-    for model in models:
-        header += [f"{model} decision", f"{model} reason", f"{model} confidence"]
+    """The task's results as CSV text, with the columns of its kind (``TaskKind.export_columns``)."""
+    kind = get_kind(task.task_type)
+    columns = kind.export_columns(task)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
-    for result, record in iter_results(session, task):
-        by_model = _decision_by_model(result)
-        row = [record.id, record.title, "; ".join(record.authors or []), record.year or "", record.journal or "",
-               record.doi or "", record.pmid or "", result.final_decision or "", machine_decision(result) or "",
-               str(result.has_conflict).lower(), str(result.manual_review_required).lower(),
-               result.review_decision or "", result.review_note or "", result.status, result.error or ""]
-        for model in models:
-            decision = by_model.get(model, {})
-            row += [decision.get("decision") or "", decision.get("reason") or "",
-                    "" if decision.get("confidence") is None else decision.get("confidence")]
-        writer.writerow(row)
+    writer.writerow([column.header for column in columns])
+    for result, item in kind.export_items(session, task):
+        writer.writerow([column.value(result, item) for column in columns])
     return out.getvalue()
 
 
@@ -94,6 +73,6 @@ def ris_entry(result: ScreeningResult, record: Literature) -> dict[str, Any]:
 
 
 def export_ris(session: Session, task: ScreeningTask) -> str:
-    """The task's results as RIS text."""
-    entries = [ris_entry(result, record) for result, record in iter_results(session, task)]
+    """The task's results as RIS text (literature kinds: each item is a record)."""
+    entries = [ris_entry(result, record) for result, record in get_kind(task.task_type).export_items(session, task)]
     return rispy.dumps(entries)

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import Engine
 
 from app.cache import Cache, get_cache
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
@@ -33,9 +35,6 @@ from app.llm.prompts import (
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
 from app.settings import float_setting, int_setting, setting
 
-if TYPE_CHECKING:
-    from app.models import Literature, Project
-
 logger = logging.getLogger(__name__)
 
 LLM_CACHE_PREFIX = "asl:llm:"
@@ -43,7 +42,8 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot", "screen_record",
+    "RecordText", "Screener", "build_screener", "llm_cache_enabled", "llm_cache_key", "llm_cache_ttl",
+    "model_config_snapshot", "open_llm_cache",
 ]
 
 
@@ -106,14 +106,14 @@ class RecordScreening:
 
 
 def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list[dict[str, str]],
-                  params: Mapping[str, Any]) -> str:
-    """``asl:llm:<sha256>`` of everything that determines the answer."""
+                  params: Mapping[str, Any], prefix: str = LLM_CACHE_PREFIX) -> str:
+    """``<prefix><sha256>`` (``asl:llm:…`` by default) of everything that determines the answer."""
     material = json.dumps(
         {"provider": provider, "model": model, "prompt_version": prompt_version, "messages": messages,
          "params": dict(params)},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     )
-    return LLM_CACHE_PREFIX + hashlib.sha256(material.encode()).hexdigest()
+    return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
 def model_config_snapshot(config: Mapping[str, Any]) -> dict:
@@ -142,7 +142,8 @@ class Screener:
 
     def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
                  prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
-                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION) -> None:
+                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION,
+                 cache_prefix: str = LLM_CACHE_PREFIX) -> None:
         self.models = models
         self.clients = clients
         self.cache = cache
@@ -150,6 +151,7 @@ class Screener:
         self.decision_rule = decision_rule
         self.cache_ttl = cache_ttl
         self.prompt_version = prompt_version
+        self.cache_prefix = cache_prefix
         self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
                                         thread_name_prefix="llm-call")
@@ -173,8 +175,8 @@ class Screener:
         hits: dict[str, Any] = {}
         if self.cache is not None:
             # every model's key looked up in one round trip; the misses are called and written one by one
-            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
-                    for spec in self.models]
+            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS,
+                                  self.cache_prefix) for spec in self.models]
             hits = self.cache.get_many(keys)
         results: list[ModelDecision | LLMUnavailable | None] = [None] * len(self.models)
         to_call: list[int] = []
@@ -259,15 +261,31 @@ class Screener:
                 "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
 
 
-def _llm_cache_enabled(config: Mapping[str, Any]) -> bool:
+def llm_cache_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether LLM answers go through the cache (``LLM_CACHE``: on | off)."""
     value = str(setting(config, "LLM_CACHE", "on")).strip().lower()
     if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
         raise ValueError(f"LLM_CACHE must be on or off, got {value!r}")
     return value in ("on", "true", "1", "yes")
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
-    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config`` / environment."""
+def llm_cache_ttl(config: Mapping[str, Any], default: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> float | None:
+    """How long LLM answers are cached: ``LLM_CACHE_TTL_SECONDS`` (0 or less: forever), else ``default``."""
+    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", default if default is not None else 0)
+    return ttl if ttl > 0 else None
+
+
+def open_llm_cache(config: Mapping[str, Any], engine: Engine | None) -> Cache | None:
+    """The process's cache for LLM answers (``CACHE_BACKEND``), or None when ``LLM_CACHE=off``."""
+    if not llm_cache_enabled(config):
+        return None
+    return get_cache(config, engine)
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any], cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+    """A Screener for a task's model snapshot; keys and limits come from ``config`` / environment."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     if not models:
         raise NoModelsConfigured("the model snapshot names no models")
@@ -282,44 +300,5 @@ def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
         provider = entry["provider"]
         if provider not in clients:
             clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
-    cache: Cache | None = None
-    if _llm_cache_enabled(config):
-        cache = get_cache(config, _engine_for(config) if str(config.get("CACHE_BACKEND") or "postgres") != "memory"
-                          else None)
-    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", DEFAULT_LLM_CACHE_TTL_SECONDS)
     return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
-                    ttl if ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
-
-
-_engines: dict[str, Any] = {}
-
-
-def _engine_for(config: Mapping[str, Any]):
-    """The current app's engine, or (outside an app context) one engine per database URL."""
-    from flask import has_app_context
-
-    if has_app_context():
-        from app.extensions import db
-
-        return db.engine
-    from sqlalchemy import create_engine
-
-    url = config["SQLALCHEMY_DATABASE_URI"]
-    if url not in _engines:
-        _engines[url] = create_engine(url, pool_pre_ping=True)
-    return _engines[url]
-
-
-def screen_record(project: Project, record: Literature) -> RecordScreening:
-    """Screen one record of ``project`` with the configured models (inside an app context)."""
-    from flask import current_app
-
-    config = current_app.config
-    screener = build_screener(model_config_snapshot(config), config)
-    try:
-        return screener.screen(
-            Criteria(project.picos or {}, project.inclusion_criteria, project.exclusion_criteria),
-            RecordText(record.id, record.title, record.abstract),
-        )
-    finally:
-        screener.close()
+                    cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)
