@@ -11,6 +11,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.auth import register_auth
     from app.api.cache.routes import blp as cache_blp
     from app.api.dc.datasets import blp as dc_datasets_blp
+    from app.api.dc.tasks import blp as dc_tasks_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
@@ -23,3 +24,4 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(screening_blp)
     api.register_blueprint(cache_blp)
     api.register_blueprint(dc_datasets_blp)
+    api.register_blueprint(dc_tasks_blp)

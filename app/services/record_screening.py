@@ -164,7 +164,7 @@ class Screener:
         if self.cache is not None:
             try:
                 self.cache.flush_counters()
-            except Exception:  # noqa: BLE001 - counters are best effort; never fail a batch for them
+            except Exception:
                 logger.warning("could not persist cache counters", exc_info=True)
 
     def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
@@ -282,12 +282,9 @@ def open_llm_cache(config: Mapping[str, Any], engine: Engine | None) -> Cache | 
     return get_cache(config, engine)
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any], cache: Cache | None,
-                   cache_prefix: str = LLM_CACHE_PREFIX,
-                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
-    """A Screener for a task's model snapshot; keys and limits come from ``config`` / environment."""
-    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
-    if not models:
+def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, ChatClient]:
+    """One chat client per provider of a task's model snapshot, with the configured retry policy (any kind)."""
+    if not snapshot.get("models"):
         raise NoModelsConfigured("the model snapshot names no models")
     retry = RetryPolicy(
         max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
@@ -300,5 +297,14 @@ def build_screener(snapshot: dict, config: Mapping[str, Any], cache: Cache | Non
         provider = entry["provider"]
         if provider not in clients:
             clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
+    return clients
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any], cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+    """A Screener for a task's model snapshot; keys and limits come from ``config`` / environment."""
+    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
+    clients = chat_clients(snapshot, config)
     return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
                     cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

@@ -7,8 +7,7 @@ from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
 from app.services.dc.field_schema import FieldSchemaSchema
-
-MAX_REQUESTED_BATCH_SIZE = 5000  # app.services.kinds.base after the engine merge
+from app.services.kinds.base import MAX_REQUESTED_BATCH_SIZE
 
 
 class DatasetUploadSchema(Schema):

@@ -45,6 +45,12 @@ def _rows(session: Session, task: ScreeningTask) -> Iterator[list[Any]]:
         yield [cell_text(c.value(result, item)) for c in columns]
 
 
+def result_pairs(session: Session, task: ScreeningTask) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """``(result fields, original row)`` for every row of the task's dataset (accuracy's input)."""
+    for result, record in get_kind(task.task_type).export_items(session, task):
+        yield (result.fields if result is not None else None), record.data
+
+
 def _csv_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value

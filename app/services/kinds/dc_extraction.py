@@ -150,7 +150,8 @@ class DcExtractionKind(TaskKind):
             raise KindInputError("text_columns", "name at least one text column")
         return {"dataset_id": params["dataset_id"], "id_column": str(params.get("id_column") or ""),
                 "text_columns": text_columns, "schema": {"fields": [s.to_dict() for s in specs]},
-                "gold_columns": dict(params.get("gold_columns") or {}), "columns": list(params.get("columns") or [])}
+                "gold_columns": dict(params.get("gold_columns") or {}), "columns": list(params.get("columns") or []),
+                **({"budget_usd": float(params["budget_usd"])} if params.get("budget_usd") is not None else {})}
 
     def list_items(self, session: Session, scope: TaskScope) -> list[int]:
         """The dataset's rows in file order, once its columns are checked against the parameters."""
@@ -219,7 +220,7 @@ class DcExtractionKind(TaskKind):
                  .where(DcRecord.dataset_id == int((task.params or {}).get("dataset_id") or 0))
                  .order_by(DcRecord.row_index))
         for result, record in session.execute(query.execution_options(yield_per=500)):
-            yield result, record
+            yield result, record  # noqa: UP028 - rows unpacked into plain pairs
 
 
 DC_EXTRACTION = register(DcExtractionKind())
