@@ -149,8 +149,11 @@ def test_datasets_belong_to_their_owner_and_delete_removes_cache(client, auth, m
     cache = get_cache(client.application.config, _engine(client))
     key = f"dc:health:{body['health']['sha256']}"
     assert cache.get(key) is not None
+    cache.set(f"dc:extraction:{body['id']}:answer", {"answer": {}})
+    cache.set(f"dc:extraction:{body['id'] + 1}:answer", {"answer": {}})  # another dataset's: kept
     assert client.delete(f"/api/v1/dc/datasets/{body['id']}", headers=auth).status_code == 204
-    assert cache.get(key) is None
+    assert cache.get(key) is None and cache.get(f"dc:extraction:{body['id']}:answer") is None
+    assert cache.get(f"dc:extraction:{body['id'] + 1}:answer") is not None
     assert client.get(f"/api/v1/dc/datasets/{body['id']}", headers=auth).status_code == 404
 
 

@@ -14,17 +14,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.cache import Cache
-from app.models import DcDataset, DcRecord
+from app.models import DcDataset, DcRecord, ScreeningTask
 from app.services.dc.errors import DatasetRejected
 from app.services.dc.health import build_table, health_report
 from app.services.dc.reading import ReadingLimits, read_table
 
 logger = logging.getLogger(__name__)
 
+DC_TASK_TYPE = "dc_extraction"
 HEALTH_PREFIX = "dc:health:"
 EXTRACTION_PREFIX = "dc:extraction:"
 HEALTH_TTL_SECONDS = 24 * 3600
@@ -115,6 +116,9 @@ def delete_dataset(session: Session, dataset: DcDataset, cache: Cache | None) ->
     if cache is not None:
         cache.delete(health_key(dataset.sha256, dataset.sheet, _is_default_sheet(dataset)))
         cache.delete_prefix(extraction_prefix(dataset.id))
+    # extraction tasks name their dataset in params; their batches and results go with them (ON DELETE CASCADE)
+    session.execute(delete(ScreeningTask).where(ScreeningTask.task_type == DC_TASK_TYPE,
+                                                ScreeningTask.params["dataset_id"].as_integer() == dataset.id))
     session.delete(dataset)
     session.flush()
 
