@@ -16,8 +16,8 @@ from tests.test_engine_support import (  # noqa: F401  (beat and fast_teardown a
     beat,
     configure_app,
     engine_env,
-    logs,
     fast_teardown,
+    logs,
     query,
     scalar,
     sim,
@@ -154,12 +154,13 @@ def test_a_run_then_review_accuracy_and_export(app, client, auth, database_url, 
     assert client.get(f"/api/v1/dc/tasks/{task['id']}", headers=auth).status_code == 404
 
 
-def FIXTURE_NOTES() -> list[str]:  # noqa: N802 - reads like a constant
+def FIXTURE_NOTES() -> list[str]:
     return [r["note"] for r in csv.DictReader(FIXTURE.open(encoding="utf-8"))]
 
 
 def test_kill9_mid_batch_resumes_and_pays_no_record_twice(app, client, auth, database_url,
-                                                         processes: ProcessGroup, monkeypatch, beat) -> None:
+                                                         processes: ProcessGroup, monkeypatch,
+                                                         beat) -> None:  # noqa: F811 - the fixture
     simulator = sim(processes, latency=0.15)
     # the cache is off (every call reaches the simulator) and every record is checkpointed on its own
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=1, CHECKPOINT_EVERY=1)

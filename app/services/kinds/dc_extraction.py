@@ -219,8 +219,7 @@ class DcExtractionKind(TaskKind):
                                                   ScreeningResult.task_id == task.id))
                  .where(DcRecord.dataset_id == int((task.params or {}).get("dataset_id") or 0))
                  .order_by(DcRecord.row_index))
-        for result, record in session.execute(query.execution_options(yield_per=500)):
-            yield result, record  # noqa: UP028 - rows unpacked into plain pairs
+        yield from session.execute(query.execution_options(yield_per=500))
 
 
 DC_EXTRACTION = register(DcExtractionKind())
