@@ -85,6 +85,9 @@ def test_a_run_then_review_accuracy_and_export(app, client, auth, database_url, 
     assert len(client.get(f"/api/v1/dc/tasks/{task['id']}/batches", headers=auth).get_json()) == 3
     results = all_results(client, auth, task["id"])
     assert len(results) == 30 and all(r["status"] == "success" for r in results)
+    by_decision = {d: len(all_results(client, auth, task["id"], decision=d)) for d in ("agreed", "conflict",
+                                                                                      "review")}
+    assert sum(by_decision.values()) == 30 and by_decision["agreed"] > 0 and by_decision["conflict"] > 0
     first = next(r for r in results if r["item_id"] == min(x["item_id"] for x in results))  # D2N001
     age = first["fields"]["age"]
     assert set(age["by_model"]) == set(MODELS)

@@ -8,6 +8,11 @@ from marshmallow import fields as ma
 
 from app.services.dc.field_schema import FieldSchemaSchema
 from app.services.kinds.base import MAX_REQUESTED_BATCH_SIZE
+from app.services.screening_results import REVIEW_FILTERS
+
+# the final decision of an extraction result: agreed, conflict (models disagree), review (a required field
+# unverified or missing), reviewed (a human settled every flagged field), failed
+DC_DECISION_FILTERS = ("agreed", "conflict", "review", "reviewed", "failed")
 
 
 class DatasetUploadSchema(Schema):
@@ -74,6 +79,12 @@ class ResultReviewSchema(Schema):
     fields = ma.Dict(keys=ma.String(), values=ma.Nested(FieldReviewSchema), required=True,
                          validate=validate.Length(min=1))
     note = ma.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class DcResultFilterSchema(Schema):
+    decision = ma.String(load_default=None, validate=validate.OneOf(DC_DECISION_FILTERS))
+    conflict = ma.Boolean(load_default=None)
+    review = ma.String(load_default=None, validate=validate.OneOf(REVIEW_FILTERS))
 
 
 class DcExportArgsSchema(Schema):

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from app.api.auth import current_user
 from app.api.dc.datasets import load_dataset, reject
-from app.api.dc.schemas import DcExportArgsSchema, ResultReviewSchema, StartExtractionSchema
+from app.api.dc.schemas import DcExportArgsSchema, DcResultFilterSchema, ResultReviewSchema, StartExtractionSchema
 from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
-from app.api.screening.schemas import BatchSchema, ResultFilterSchema, ResultSchema, TaskSchema
+from app.api.screening.schemas import BatchSchema, ResultSchema, TaskSchema
 from app.extensions import db
 from app.models import DcRecord, ScreeningTask
 from app.services import engine
@@ -123,12 +123,12 @@ class DcRetryTask(MethodView):
 
 @blp.route("/tasks/<int:task_id>/results")
 class DcTaskResults(MethodView):
-    @blp.arguments(ResultFilterSchema, location="query")
+    @blp.arguments(DcResultFilterSchema, location="query")
     @blp.response(200, ResultSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
-        """An extraction's results with their ``fields``; filter by decision (agreed, conflict, review, failed),
-        conflict or review."""
+        """An extraction's results with their ``fields``; filter by decision (agreed, conflict, review, reviewed,
+        failed), conflict or review."""
         task = load_dc_task(task_id)
         items, total = results_service.list_results(
             db.session(), task, results_service.ResultFilters(**filters), pagination_parameters.first_item,
