@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
-from app.config import load_config
-from app.database_url import redact, resolve_database_url
 from app import extensions
+from app.config import ConfigError, Settings, flask_config, load_settings
+from app.db.url import redact, resolve_database_url
+
+__all__ = ["ConfigError", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the litscreen Flask app; ``config`` overrides the environment (tests pass their own)."""
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the litscreen Flask app; ``config`` overrides the environment (tests pass their own).
+
+    The settings are validated first: a bad variable raises :class:`ConfigError` naming it, before anything starts.
+    """
+    settings = load_settings(config)
     app = Flask(__name__, instance_relative_config=False)
-    app.config.update(load_config(config))
-    app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(
-        app.config.get("DATABASE_URL"), app.config.get("INSTANCE_DIR")
-    )
+    app.config.update(flask_config(settings, config))
+    app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(settings.database.url, settings.database.instance_dir)
     register_logging(app)
     extensions.db.init_app(app)
-    register_celery(app)
+    register_celery(app, settings)
     register_api(app)
     logger.debug("litscreen app on %s", redact(app.config["SQLALCHEMY_DATABASE_URI"]))
     return app
@@ -35,22 +40,18 @@ def register_logging(app: Flask) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(
-            level=app.config.get("LOG_LEVEL", "INFO"),
+            level=app.config["LOG_LEVEL"],
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
 
 
-def register_celery(app: Flask) -> None:
-    """Configure the unbound Celery app from ``celeryconfig`` and run every task inside an app context."""
+def register_celery(app: Flask, settings: Settings) -> None:
+    """Configure the unbound Celery app from ``celeryconfig`` and ``settings``; run every task in an app context."""
     import celeryconfig
 
     celery = extensions.celery
-    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     celery.config_from_object(celeryconfig)
-    celery.conf.update(
-        broker_url=app.config.get("CELERY_BROKER_URL") or celeryconfig.broker_url_for(database_url),
-        result_backend=app.config.get("CELERY_RESULT_BACKEND") or celeryconfig.result_backend_for(database_url),
-    )
+    celery.conf.update(celeryconfig.settings_for(settings, app.config["SQLALCHEMY_DATABASE_URI"]))
     if app.config.get("CELERY_CONFIG"):
         celery.conf.update(app.config["CELERY_CONFIG"])
 
@@ -64,6 +65,7 @@ def register_celery(app: Flask) -> None:
                 return self.run(*args, **kwargs)
 
     celery.Task = FlaskTask
+    celery.flask_app = app  # the result backend (tasks/results.py) writes through this app's engine
     celery.set_default()
     app.extensions["celery"] = celery
 

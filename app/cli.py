@@ -8,12 +8,22 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from app.config import ConfigError, Settings, load_settings
 from app.extensions import db
+
+
+def _settings() -> Settings:
+    """The validated settings; a bad variable is a usage error naming it, not a traceback."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _create_app() -> Flask:
     from app import create_app
 
+    _settings()
     return create_app()
 
 
@@ -43,7 +53,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply migrations to DATABASE_URL (or the embedded PostgreSQL)."""
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     upgrade(current_app.config["SQLALCHEMY_DATABASE_URI"], revision)
     click.echo(f"database at {revision}", err=True)
@@ -54,7 +64,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def db_downgrade(revision: str) -> None:
     """Revert migrations (default: everything)."""
-    from app.migrate import downgrade
+    from app.db.migrate import downgrade
 
     downgrade(current_app.config["SQLALCHEMY_DATABASE_URI"], revision)
     click.echo(f"database at {revision}", err=True)
@@ -63,17 +73,16 @@ def db_downgrade(revision: str) -> None:
 @db_group.command("url", with_appcontext=False)
 def db_url() -> None:
     """Print the database URL every process uses (starts the embedded PostgreSQL if needed)."""
-    import os
+    from app.db.url import resolve_database_url
 
-    from app.database_url import resolve_database_url
-
-    click.echo(resolve_database_url(os.environ.get("DATABASE_URL"), os.environ.get("LITSCREEN_INSTANCE_DIR")))
+    database = _settings().database
+    click.echo(resolve_database_url(database.url, database.instance_dir))
 
 
 @db_group.command("stop", with_appcontext=False)
 def db_stop() -> None:
     """Stop the embedded PostgreSQL under instance/ (whatever other processes still hold it)."""
-    from app.embedded import stop_embedded
+    from app.db.embedded import stop_embedded
 
     click.echo("stopped" if stop_embedded() else "not running", err=True)
 
@@ -117,7 +126,7 @@ def tokens_create(name: str) -> None:
 
 
 # Command modules of later features: each defines click commands and a ``register(main)`` function.
-COMMAND_MODULES: list[str] = ["app.llm.cli", "app.demo.cli"]
+COMMAND_MODULES: list[str] = ["app.llm.cli", "app.terminal.commands", "app.demo.cli"]
 
 for _module_name in COMMAND_MODULES:
     import importlib

@@ -1,57 +1,364 @@
-"""Typed configuration defaults, overridden by the environment (see README's configuration table)."""
+"""litscreen's configuration: one typed, validated object, and the only reader of the environment.
+
+:func:`load_settings` reads ``os.environ`` (and a mapping of overrides: tests pass their own to ``create_app``)
+into :class:`Settings`, a frozen tree of groups (database, Celery and broker, beat, engine, LLM and providers,
+cache, imports). Every variable is declared once below with its type, default and bounds; a bad value stops the
+process at start with a :class:`ConfigError` naming the variable. ``create_app`` keeps the values in
+``app.config`` under the variable names (Flask's pattern, so tests can change one), and :meth:`Settings.of`
+reads them back as the typed object; ``celeryconfig.settings_for`` builds Celery's settings from the same object.
+The README's configuration table lists the same variables.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import UnionType
+from typing import Any, TypeVar
+
+from app.llm.decision import DECISION_RULES
+
+DATABASE_POOLERS = ("none", "pgbouncer-transaction")
+CACHE_BACKENDS = ("postgres", "memory")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PROVIDER_PRESETS = ("deepseek", "qwen", "sim")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+G = TypeVar("G")
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+class ConfigError(ValueError):
+    """A configuration variable has a value litscreen cannot use; the message names the variable."""
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+def env(name: str, default: Any = None, *, minimum: float | None = None, choices: tuple[str, ...] | None = None,
+        secret: bool = False) -> Any:
+    """Declare a setting read from variable ``name`` (a dataclass field carrying its name and bounds)."""
+    return field(default=default, repr=not secret,
+                 metadata={"env": name, "minimum": minimum, "choices": choices})
 
 
-@dataclass
-class Settings:
-    """Everything litscreen reads from its environment, with defaults."""
+def _parse(name: str, kind: Any, raw: Any, minimum: float | None, choices: tuple[str, ...] | None) -> Any:
+    """``raw`` (a string from the environment, or an already typed value) as ``kind``; ConfigError if it is not."""
+    if isinstance(kind, UnionType):  # "X | None": None when unset was handled by the caller
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise ConfigError(f"{name} must be on or off, got {raw!r}")
+        return text in _TRUE
+    if kind in (int, float):
+        try:
+            value = kind(raw) if kind is float or not isinstance(raw, float) else int(raw)
+        except (TypeError, ValueError):
+            article = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {article}, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+        return value
+    value = str(raw).strip()
+    if choices is not None:
+        normalised = value.upper() if choices == LOG_LEVELS else value.lower()
+        if normalised not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return normalised
+    return value
 
-    DATABASE_URL: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
-    CELERY_BROKER_URL: str | None = field(default_factory=lambda: os.environ.get("CELERY_BROKER_URL") or None)
-    CELERY_RESULT_BACKEND: str | None = field(
-        default_factory=lambda: os.environ.get("CELERY_RESULT_BACKEND") or None
-    )
-    INSTANCE_DIR: str | None = field(default_factory=lambda: os.environ.get("LITSCREEN_INSTANCE_DIR") or None)
-    CACHE_BACKEND: str = field(default_factory=lambda: os.environ.get("CACHE_BACKEND", "postgres"))
-    SCREENING_MODELS: str = field(default_factory=lambda: os.environ.get("SCREENING_MODELS", ""))
-    LEASE_TTL_SECONDS: int = field(default_factory=lambda: _env_int("LEASE_TTL_SECONDS", 120))
-    CHECKPOINT_EVERY: int = field(default_factory=lambda: _env_int("CHECKPOINT_EVERY", 10))
-    SWEEP_INTERVAL_SECONDS: int = field(default_factory=lambda: _env_int("SWEEP_INTERVAL_SECONDS", 30))
-    MAX_IMPORT_BYTES: int = field(default_factory=lambda: _env_int("MAX_IMPORT_BYTES", 50 * 1024 * 1024))
-    MAX_IMPORT_RECORDS: int = field(default_factory=lambda: _env_int("MAX_IMPORT_RECORDS", 50_000))
-    LLM_TIMEOUT_SECONDS: float = field(default_factory=lambda: _env_float("LLM_TIMEOUT_SECONDS", 60.0))
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _group(cls: type[G], values: Mapping[str, Any]) -> G:
+    """Build settings group ``cls`` (a dataclass of ``env`` fields) from ``values`` (variable name -> value)."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for spec in fields(cls):  # type: ignore[arg-type]  # G is always one of the dataclasses of GROUP_TYPES
+        name = spec.metadata.get("env")
+        if name is None or not _is_set(values.get(name)):
+            continue
+        kwargs[spec.name] = _parse(name, hints[spec.name], values[name], spec.metadata["minimum"],
+                                   spec.metadata["choices"])
+    return cls(**kwargs)
+
+
+def _as_variables(group: Any) -> dict[str, Any]:
+    """The group's values under their variable names (None for unset optional ones)."""
+    return {spec.metadata["env"]: getattr(group, spec.name) for spec in fields(group) if "env" in spec.metadata}
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the data lives. With no ``DATABASE_URL`` a private PostgreSQL starts under the instance directory."""
+
+    url: str | None = env("DATABASE_URL", secret=True)
+    # a session-level connection for what a transaction pooler cannot carry (LISTEN/NOTIFY, advisory locks,
+    # migrations); defaults to DATABASE_URL
+    direct_url: str | None = env("DATABASE_DIRECT_URL", secret=True)
+    pooler: str = env("DATABASE_POOLER", "none", choices=DATABASE_POOLERS)
     # per process, whatever its thread count: screening threads hold no connection while an LLM answers and share
-    # these for short statements (cache look-ups, checkpoints, the lease heartbeat); see README "Connections"
-    DB_POOL_SIZE: int = field(default_factory=lambda: _env_int("DB_POOL_SIZE", 2))
-    DB_MAX_OVERFLOW: int = field(default_factory=lambda: _env_int("DB_MAX_OVERFLOW", 0))
-    DB_POOL_TIMEOUT: float = field(default_factory=lambda: _env_float("DB_POOL_TIMEOUT", 30.0))
-    LOG_LEVEL: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL", "INFO"))
+    # these for short statements (cache look-ups, checkpoints, the lease heartbeat, Celery's result writes)
+    pool_size: int = env("DB_POOL_SIZE", 2, minimum=1)
+    max_overflow: int = env("DB_MAX_OVERFLOW", 0, minimum=0)
+    pool_timeout: float = env("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
+    instance_dir: str | None = env("LITSCREEN_INSTANCE_DIR")
 
-    def as_flask_config(self) -> dict[str, Any]:
-        """The settings as a dict for ``app.config.update``."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def __post_init__(self) -> None:
+        from app.db.url import normalise_database_url
+
+        for name, url in (("DATABASE_URL", self.url), ("DATABASE_DIRECT_URL", self.direct_url)):
+            if url:
+                try:
+                    normalise_database_url(url)
+                except Exception as exc:  # noqa: BLE001 - any parse failure is a bad variable; never echo the URL
+                    raise ConfigError(f"{name} must be a postgresql:// URL ({type(exc).__name__})") from None
 
 
-def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults + environment, then ``overrides`` (tests pass their own)."""
-    config = Settings().as_flask_config()
+@dataclass(frozen=True)
+class CelerySettings:
+    """Broker, result backend and the PostgreSQL transport's clocks (see ``celeryconfig.py``)."""
+
+    broker_url: str | None = env("CELERY_BROKER_URL", secret=True)
+    result_backend: str | None = env("CELERY_RESULT_BACKEND", secret=True)
+    result_expires: int = env("RESULT_EXPIRES_SECONDS", 7 * 24 * 3600, minimum=1)
+    worker_lost_wait: float = env("WORKER_LOST_WAIT_SECONDS", 10.0, minimum=0.1)
+    visibility_timeout: float = env("BROKER_VISIBILITY_TIMEOUT", 300.0, minimum=1)
+    polling_interval: float = env("BROKER_POLLING_INTERVAL", 2.0, minimum=0.01)
+    housekeeping_interval: float = env("BROKER_HOUSEKEEPING_INTERVAL", 30.0, minimum=0.1)
+    event_queue_expires: float = env("CELERY_EVENT_QUEUE_EXPIRES", 60.0, minimum=1)
+    control_queue_expires: float = env("CELERY_CONTROL_QUEUE_EXPIRES", 10.0, minimum=1)
+
+
+@dataclass(frozen=True)
+class BeatSettings:
+    """Periods of beat's maintenance jobs (the sweeper's period is the engine's ``sweep_interval``)."""
+
+    cache_cleanup_interval: float = env("CACHE_CLEANUP_INTERVAL_SECONDS", 60.0, minimum=1)
+    broker_cleanup_interval: float = env("BROKER_CLEANUP_INTERVAL_SECONDS", 60.0, minimum=1)
+    result_cleanup_interval: float = env("RESULT_CLEANUP_INTERVAL_SECONDS", 3600.0, minimum=1)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Recovery tuning of the batch engine (see README): lease TTL, checkpoint cadence, sweeper clocks, retries."""
+
+    lease_ttl: float = env("LEASE_TTL_SECONDS", 120.0, minimum=1)
+    checkpoint_every: int = env("CHECKPOINT_EVERY", 10, minimum=1)
+    checkpoint_seconds: float = env("CHECKPOINT_SECONDS", 5.0, minimum=0.2)
+    sweep_interval: float = env("SWEEP_INTERVAL_SECONDS", 30.0, minimum=0.1)
+    # 0 means max(lease_ttl, 2 × sweep_interval)
+    dispatch_grace: float = env("DISPATCH_GRACE_SECONDS", 0.0, minimum=0)
+    chord_interval: float = env("CHORD_UNLOCK_INTERVAL_SECONDS", 1.0, minimum=0.1)
+    # the Celery retry ladder of a batch whose LLM provider stays down: base, 2×base, 4×base … (capped at 16×base)
+    retry_backoff: float = env("SCREENING_RETRY_BACKOFF_SECONDS", 60.0, minimum=1)
+    max_retries: int = env("SCREENING_MAX_RETRIES", 3, minimum=0)
+    # a refused or dropped database connection is waited out in place: backoff from 0.5 s up to db_wait_max_backoff
+    # (with jitter), for at most db_wait_seconds in all (app/services/engine/waits.py)
+    db_wait_seconds: float = env("DB_WAIT_SECONDS", 600.0, minimum=0)
+    db_wait_max_backoff: float = env("DB_WAIT_MAX_BACKOFF_SECONDS", 5.0, minimum=0.1)
+    # soft time limit of one screen_batch delivery (the hard limit is 5 minutes more)
+    batch_soft_time_limit: float = env("SCREEN_BATCH_SOFT_TIME_LIMIT", 3 * 3600.0, minimum=1)
+
+    def __post_init__(self) -> None:
+        if not self.dispatch_grace:
+            object.__setattr__(self, "dispatch_grace", max(self.lease_ttl, 2 * self.sweep_interval))
+
+    def retry_countdown(self, retries: int) -> float:
+        """Seconds before Celery retry number ``retries + 1`` of a batch (no jitter: base × 2^retries, ≤ 16×)."""
+        base = int(self.retry_backoff)
+        return float(min(base * (2 ** retries), base * 16))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | Settings | None = None) -> EngineSettings:
+        """The engine settings of ``config`` (default: the current Flask app's)."""
+        return Settings.of(config).engine
+
+
+@dataclass(frozen=True)
+class ProviderOverrides:
+    """What the configuration says about one LLM provider (``<NAME>_...``); unset values take the preset's."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float | None = None
+    max_concurrency: int | None = None
+    rpm: int | None = None
+
+
+PROVIDER_VARIABLES = {  # field -> (variable suffix, type, minimum)
+    "base_url": ("BASE_URL", str, None),
+    "api_key": ("API_KEY", str, None),
+    "timeout": ("TIMEOUT_SECONDS", float, 0.001),
+    "max_concurrency": ("MAX_CONCURRENCY", int, 1),
+    "rpm": ("RPM", int, 1),
+}
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The screening models, their providers, retries of one call, the answer cache and the price table.
+
+    ``screening_models`` stays text: an unusable value is refused when a task starts (409), as the contract says.
+    """
+
+    screening_models: str = env("SCREENING_MODELS", "")
+    decision_rule: str = env("SCREENING_DECISION_RULE", "unanimous", choices=DECISION_RULES)
+    timeout: float = env("LLM_TIMEOUT_SECONDS", 60.0, minimum=0.001)
+    max_attempts: int = env("LLM_MAX_ATTEMPTS", 8, minimum=1)
+    retry_initial: float = env("LLM_RETRY_INITIAL_SECONDS", 1.0, minimum=0)
+    retry_max: float = env("LLM_RETRY_MAX_SECONDS", 60.0, minimum=0)
+    retry_jitter: float = env("LLM_RETRY_JITTER_SECONDS", 1.0, minimum=0)
+    cache: bool = env("LLM_CACHE", True)
+    cache_ttl: float = env("LLM_CACHE_TTL_SECONDS", 30 * 24 * 3600.0, minimum=0)  # 0: keep forever
+    prices: str | None = env("LLM_PRICES")  # JSON {"provider:model": {"input": USD, "output": USD}} per 1M tokens
+    providers: Mapping[str, ProviderOverrides] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.prices:
+            price_overrides(self.prices)  # validates
+
+    def provider(self, name: str) -> ProviderOverrides:
+        """The configured overrides of provider ``name`` (all unset when the configuration names none)."""
+        return self.providers.get(name, ProviderOverrides())
+
+
+def price_overrides(raw: str | Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``LLM_PRICES`` as {"provider:model": {"input", "output"}}; ConfigError naming the bad entry."""
+    try:
+        table = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ConfigError("LLM_PRICES must be a JSON object of provider:model -> {input, output}") from None
+    if not isinstance(table, Mapping):
+        raise ConfigError("LLM_PRICES must be a JSON object of provider:model -> {input, output}")
+    prices: dict[str, dict[str, float]] = {}
+    for key, price in table.items():
+        try:
+            prices[str(key)] = {"input": float(price["input"]), "output": float(price["output"])}
+        except (TypeError, KeyError, ValueError):
+            raise ConfigError(f"LLM_PRICES entry {key!r} needs numeric input and output prices") from None
+    return prices
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The cache backend (``app/cache``)."""
+
+    backend: str = env("CACHE_BACKEND", "postgres", choices=CACHE_BACKENDS)
+    counter_flush_seconds: float = env("CACHE_COUNTER_FLUSH_SECONDS", 5.0, minimum=0.1)
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """Limits of one import (413 / 422 past them)."""
+
+    max_bytes: int = env("MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1)
+    max_records: int = env("MAX_IMPORT_RECORDS", 50_000, minimum=1)
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """Limits of one clinical dataset upload (``app/services/dc/reading.py``; 413 / 422 past them)."""
+
+    max_rows: int = env("DC_MAX_ROWS", 100_000, minimum=1)
+    max_uncompressed_bytes: int = env("DC_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024, minimum=1)
+    max_compression_ratio: int = env("DC_MAX_COMPRESSION_RATIO", 200, minimum=1)
+    max_sheet_cells: int = env("DC_MAX_SHEET_CELLS", 50_000_000, minimum=1)
+
+
+GROUP_TYPES: dict[str, type] = {
+    "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
+    "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "datasets": DatasetSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything litscreen reads from its environment, typed and validated."""
+
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    celery: CelerySettings = field(default_factory=CelerySettings)
+    beat: BeatSettings = field(default_factory=BeatSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
+    datasets: DatasetSettings = field(default_factory=DatasetSettings)
+    log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Parse and validate ``values`` (variable name -> raw or typed value); ConfigError names a bad one."""
+        groups: dict[str, Any] = {name: _group(kind, values) for name, kind in GROUP_TYPES.items()}
+        llm: LLMSettings = groups["llm"]
+        providers = {name: _provider(values, name) for name in _provider_names(llm.screening_models)}
+        groups["llm"] = replace(llm, providers=providers)
+        level = values.get("LOG_LEVEL")
+        if _is_set(level):
+            groups["log_level"] = _parse("LOG_LEVEL", str, level, None, LOG_LEVELS)
+        return cls(**groups)
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any] | Settings | None = None) -> Settings:
+        """The settings in ``config``: a Settings as is, a mapping (e.g. ``app.config``) parsed, None: the app's."""
+        if isinstance(config, Settings):
+            return config
+        if config is None:
+            from flask import current_app
+
+            config = current_app.config
+        return cls.from_mapping(config)
+
+    def as_variables(self) -> dict[str, Any]:
+        """Every setting under its variable name (``app.config`` keeps them so; providers as ``<NAME>_...``)."""
+        variables: dict[str, Any] = {"LOG_LEVEL": self.log_level}
+        for name in GROUP_TYPES:
+            variables.update(_as_variables(getattr(self, name)))
+        for provider, overrides in self.llm.providers.items():
+            for attribute, (suffix, _kind, _minimum) in PROVIDER_VARIABLES.items():
+                value = getattr(overrides, attribute)
+                if value is not None:
+                    variables[f"{provider.upper()}_{suffix}"] = value
+        return variables
+
+
+def _provider_names(screening_models: str) -> list[str]:
+    """The presets, and every provider ``SCREENING_MODELS`` names (malformed entries are refused at task start)."""
+    names = list(PROVIDER_PRESETS)
+    for entry in screening_models.split(","):
+        provider = entry.split(":", 1)[0].strip().lower() if ":" in entry else ""
+        if provider and provider not in names:
+            names.append(provider)
+    return names
+
+
+def _provider(values: Mapping[str, Any], name: str) -> ProviderOverrides:
+    kwargs: dict[str, Any] = {}
+    for attribute, (suffix, kind, minimum) in PROVIDER_VARIABLES.items():
+        variable = f"{name.upper()}_{suffix}"
+        if _is_set(values.get(variable)):
+            kwargs[attribute] = _parse(variable, kind, values[variable], minimum, None)
+    return ProviderOverrides(**kwargs)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The environment, updated with ``overrides``, as validated :class:`Settings` (ConfigError when it is not)."""
+    values: dict[str, Any] = dict(os.environ)
+    if overrides:
+        values.update(overrides)
+    return Settings.from_mapping(values)
+
+
+def flask_config(settings: Settings, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``app.config`` for ``settings``: the variables, flask-smorest's OpenAPI settings, then ``overrides``."""
+    variables = settings.as_variables()
+    config = dict(variables)
     config.update(
-        # flask-smorest / OpenAPI
         API_TITLE="litscreen",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
@@ -60,17 +367,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         API_SPEC_OPTIONS={
-            "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
         },
-        MAX_CONTENT_LENGTH=None,
         JSON_SORT_KEYS=False,
+        # reject oversize uploads before reading them (413), with room for multipart overhead
+        MAX_CONTENT_LENGTH=settings.imports.max_bytes + 1024 * 1024,
     )
-    if overrides:
-        config.update(overrides)
-    if config.get("MAX_CONTENT_LENGTH") is None:
-        # Reject oversize uploads before reading them (413), with room for multipart overhead.
-        config["MAX_CONTENT_LENGTH"] = int(config["MAX_IMPORT_BYTES"]) + 1024 * 1024
+    # keys that are not settings (TESTING, CELERY_CONFIG, ...) pass through; settings keep their parsed values
+    config.update({key: value for key, value in (overrides or {}).items() if key not in variables})
     return config

@@ -2,61 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from typing import Any
-
 from celery import Celery
-from flask import Flask, current_app, has_app_context
 from flask_smorest import Api
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-ENGINE_KEY = "litscreen_db_engine"
+from app.db.session import ENGINE_KEY, Database
 
-
-class Database:
-    """One SQLAlchemy engine per app, and a session scoped to (thread, app), removed when the context ends."""
-
-    def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(self._new_session, scopefunc=self._scope)
-
-    @staticmethod
-    def _scope() -> tuple[int, int]:
-        app_id = id(current_app._get_current_object()) if has_app_context() else 0
-        return threading.get_ident(), app_id
-
-    def _new_session(self) -> Session:
-        return sessionmaker(bind=self.engine, expire_on_commit=False)()
-
-    @property
-    def engine(self) -> Engine:
-        """The current app's engine."""
-        return current_app.extensions[ENGINE_KEY]
-
-    def init_app(self, app: Flask) -> None:
-        """Create the engine for ``app.config['SQLALCHEMY_DATABASE_URI']``."""
-        engine = create_engine(
-            app.config["SQLALCHEMY_DATABASE_URI"],
-            pool_pre_ping=True,
-            pool_size=int(app.config.get("DB_POOL_SIZE", 2)),
-            max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 0)),
-            pool_timeout=float(app.config.get("DB_POOL_TIMEOUT", 30.0)),
-        )
-        event.listen(engine, "do_connect", name_connection)
-        app.extensions[ENGINE_KEY] = engine
-        app.extensions["litscreen_db"] = self
-
-        @app.teardown_appcontext
-        def remove_session(_exc: BaseException | None) -> None:
-            self.session.remove()
-
-
-def name_connection(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-    """Tag each connection with the process that opened it (``litscreen:<pid>`` in pg_stat_activity), so
-    connections can be counted per process; a name set in DATABASE_URL wins."""
-    cparams.setdefault("application_name", f"litscreen:{os.getpid()}")
-
+__all__ = ["ENGINE_KEY", "api", "celery", "db"]
 
 db = Database()
 api = Api()

@@ -47,8 +47,9 @@ IDLE_TARGET_TX_S = 10.0
 
 
 def run_worker(argv: list[str]) -> None:
-    """The benchmark's worker: the product's Celery app, stock transport options cleared for ``sqla+``."""
-    from tasks.celery import app
+    """The benchmark's worker: the product's Celery app with the diagnostic tasks, stock transport options cleared
+    for ``sqla+``."""
+    from tasks.diagnostic_worker import app
 
     if str(app.conf.broker_url).startswith("sqla+"):
         app.conf.broker_transport_options = {}  # stock kombu passes every option to create_engine()
@@ -114,7 +115,7 @@ def start_worker(database_url: str, broker_url: str, workdir: Path, name: str) -
     worker = start([sys.executable, str(Path(__file__).resolve()), "worker", "--concurrency", "2",
                     "--pool", "prefork", "--prefetch-multiplier", "1", "--loglevel", "WARNING",
                     "--without-mingle", "--without-gossip", "--hostname", f"{name}@%h"],
-                   env_for(database_url, broker_url, BENCH_LATENCY_FILE=str(latency_file)),
+                   env_for(database_url, broker_url),
                    workdir / f"{name}.worker.log")
     return worker, latency_file
 
@@ -127,13 +128,13 @@ def measure(name: str, database_url: str, broker_url: str, tasks: int, samples: 
     worker, latency_file = start_worker(database_url, broker_url, workdir, name)
     try:
         for _ in range(10):  # warm-up: worker ready, connections open, statements prepared
-            celery.send_task(task_names.DIAG_NOOP, args=[time.time()], ignore_result=True)
+            celery.send_task(task_names.DIAG_NOOP, args=[time.time(), str(latency_file)], ignore_result=True)
         wait_lines(latency_file, 10, 120)
         latency_file.unlink()
 
         first_publish = time.time()
         for _ in range(tasks):
-            celery.send_task(task_names.DIAG_NOOP, args=[time.time()], ignore_result=True)
+            celery.send_task(task_names.DIAG_NOOP, args=[time.time(), str(latency_file)], ignore_result=True)
         published = time.time()
         started = wait_lines(latency_file, tasks, 600)
         last_start = max(at for at, _ in started)
@@ -141,7 +142,7 @@ def measure(name: str, database_url: str, broker_url: str, tasks: int, samples: 
 
         latencies = []
         for i in range(samples):
-            celery.send_task(task_names.DIAG_NOOP, args=[time.time()], ignore_result=True)
+            celery.send_task(task_names.DIAG_NOOP, args=[time.time(), str(latency_file)], ignore_result=True)
             latencies.append(wait_lines(latency_file, i + 1, 60)[-1][1] * 1000)
             time.sleep(0.02)
     finally:
@@ -224,7 +225,7 @@ def main() -> None:
     ours_db = database.create_database(admin)
     workdir = Path(tempfile.mkdtemp(prefix="bench-broker-"))
     try:
-        from app.migrate import upgrade
+        from app.db.migrate import upgrade
 
         upgrade(ours_db)
         upgrade(stock_db)

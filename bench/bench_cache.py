@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine  # noqa: E402
 
 from app.cache import PostgresCache  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
+from app.db.migrate import upgrade  # noqa: E402
 from tests.support import database  # noqa: E402  (same provisioning as the test suite)
 
 GET_P99_TARGET_MS = 2.0

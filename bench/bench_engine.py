@@ -267,7 +267,7 @@ def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, fl
 
     from sqlalchemy import create_engine
 
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
     from app.services.record_screening import (
         Criteria,
         RecordText,
@@ -347,7 +347,7 @@ def main() -> None:
 
     import redis
 
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     admin = database.admin_url()
     url = database.create_database(admin)

@@ -184,7 +184,7 @@ def main() -> None:
     admin = database.admin_url()
     database_url = database.create_database(admin)
     try:
-        from app.migrate import upgrade
+        from app.db.migrate import upgrade
 
         upgrade(database_url)
         headers = {"Authorization": f"Bearer {make_token(database_url)}"}

@@ -1,14 +1,14 @@
-"""Alembic environment: migrates the database named by the ``sqlalchemy.url`` option or DATABASE_URL."""
+"""Alembic environment: migrates the database named by the ``sqlalchemy.url`` option, else by the settings."""
 
 from __future__ import annotations
 
 import logging.config
-import os
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.database_url import resolve_database_url
+from app.config import load_settings
+from app.db.url import resolve_database_url
 from app.models import Base
 
 config = context.config
@@ -20,7 +20,10 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    return url or resolve_database_url(os.environ.get("DATABASE_URL"))
+    if url:
+        return url
+    database = load_settings().database
+    return resolve_database_url(database.url, database.instance_dir)
 
 
 def run_migrations_offline() -> None:

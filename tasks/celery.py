@@ -1,7 +1,8 @@
 """Worker entry point: ``celery -A tasks worker`` finds ``tasks.celery.app`` here.
 
 It builds the Flask app (which configures the shared Celery object from ``celeryconfig.py``) and imports the
-task modules so their tasks are registered.
+task modules so their tasks are registered. Tests and benchmarks start ``celery -A tasks.diagnostic_worker``,
+which adds the diagnostic probes of ``tasks/diagnostics.py``; production workers never register them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from app import create_app
 flask_app = create_app()
 app = flask_app.extensions["celery"]
 
-import tasks.diagnostics  # noqa: E402,F401  (registers tasks)
+# the task modules register their tasks on import; they need the app configured first
 import tasks.maintenance  # noqa: E402,F401
 import tasks.screening  # noqa: E402,F401
 

@@ -1,4 +1,8 @@
-"""Tiny tasks that prove a worker runs tasks: a ping, and probes used by the broker tests and benchmark."""
+"""Tiny tasks that prove a worker runs tasks: a ping, and probes used by the broker tests and benchmark.
+
+Registered only by the test and benchmark worker entry (``celery -A tasks.diagnostic_worker``), never by the
+production worker (``celery -A tasks``).
+"""
 
 from __future__ import annotations
 
@@ -47,12 +51,11 @@ def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type
 
 
 @shared_task(name=task_names.DIAG_NOOP, ignore_result=True, soft_time_limit=30, time_limit=60)
-def noop(sent_at: float = 0.0) -> None:
-    """Do nothing; with BENCH_LATENCY_FILE set, append ``start-time publish→start-latency`` to that file."""
-    path = os.environ.get("BENCH_LATENCY_FILE")
-    if path:
+def noop(sent_at: float = 0.0, latency_file: str | None = None) -> None:
+    """Do nothing; with ``latency_file``, append ``start-time publish→start-latency`` to that file."""
+    if latency_file:
         now = time.time()
-        with open(path, "a") as handle:
+        with open(latency_file, "a") as handle:
             handle.write(f"{now:.6f} {now - sent_at:.6f}\n")
 
 

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from celery import shared_task
@@ -25,14 +24,16 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from flask import current_app
 
 from app import task_names
+from app.config import load_settings
 from app.llm.client import LLMUnavailable
 from app.services import engine
 from app.services.engine import EngineContext
 
 logger = logging.getLogger(__name__)
 
-# A batch holds ≤ 15 minutes of LLM time by design; the limits leave room for a slow, retrying provider.
-SCREEN_BATCH_SOFT_TIME_LIMIT = float(os.environ.get("SCREEN_BATCH_SOFT_TIME_LIMIT", 3 * 3600))
+# The decorator needs the limits when the module is imported: the worker's settings, from its environment. A batch
+# holds ≤ 15 minutes of LLM time by design; the limits leave room for a slow, retrying provider.
+SCREEN_BATCH_SOFT_TIME_LIMIT = load_settings().engine.batch_soft_time_limit
 SCREEN_BATCH_TIME_LIMIT = SCREEN_BATCH_SOFT_TIME_LIMIT + 300
 # what Celery retries (the LLM ladder); see the module docstring for everything else
 LADDER = (LLMUnavailable, SoftTimeLimitExceeded)

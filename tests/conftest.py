@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support import database
+from tests.support.engine import start_beat
 from tests.support.processes import ProcessGroup
 
 
@@ -22,7 +24,7 @@ def admin_database_url() -> str:
 @pytest.fixture(scope="session")
 def database_url(admin_database_url: str) -> Iterator[str]:
     """A fresh database at the newest migration, dropped at the end of the session."""
-    from app.migrate import upgrade
+    from app.db.migrate import upgrade
 
     url = database.create_database(admin_database_url)
     try:
@@ -86,6 +88,30 @@ def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
         yield group
     finally:
         group.stop_all()
+
+
+@pytest.fixture
+def fast_teardown(processes: ProcessGroup):
+    """SIGKILL this test's subprocesses when it ends (their work is in the database already; a graceful worker
+    shutdown takes seconds)."""
+    yield
+    for process in processes.processes:
+        ProcessGroup.kill_tree(process)
+
+
+@pytest.fixture
+def beat(processes: ProcessGroup, database_url: str):
+    """Start ``celery beat`` (the sweeper's clock) with ``beat(env)``; killed at teardown (it keeps no state)."""
+    started: list[Any] = []
+
+    def start(env: dict[str, str]) -> Any:
+        process = start_beat(processes, database_url, env, name=f"beat{len(started)}")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        ProcessGroup.kill_tree(process)
 
 
 PICOS = {

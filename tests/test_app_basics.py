@@ -10,7 +10,7 @@ def test_healthz(client) -> None:
 
 
 def test_readyz_reports_schema_at_head(client) -> None:
-    from app.migrate import head_revision
+    from app.db.migrate import head_revision
 
     body = client.get("/readyz").get_json()
     assert body["status"] == "ok"

@@ -37,7 +37,8 @@ def test_ping_on_the_embedded_default(processes: ProcessGroup) -> None:
     env["LITSCREEN_INSTANCE_DIR"] = str(instance)
     subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
     worker = processes.start(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--concurrency", "1", "--hostname", "emb@%h",
+        [sys.executable, "-m", "celery", "-A", "tasks.diagnostic_worker", "worker", "--concurrency", "1",
+         "--hostname", "emb@%h",
          "--without-mingle", "--without-gossip"], env, "embedded-worker")
     try:
         out = subprocess.run([sys.executable, "-c", PUBLISH_AND_WAIT], env=env, check=True, capture_output=True,
@@ -48,3 +49,25 @@ def test_ping_on_the_embedded_default(processes: ProcessGroup) -> None:
         subprocess.run([sys.executable, "-m", "app.cli", "db", "stop"], env=env, capture_output=True)
     assert worker.poll() is not None
     assert not (instance / "pgdata" / "postmaster.pid").exists()
+
+
+LIST_TASKS = """
+import importlib, sys
+module = importlib.import_module(sys.argv[1])
+print(" ".join(sorted(name for name in module.app.tasks if name.startswith("litscreen."))))
+"""
+
+
+def test_diagnostic_tasks_are_registered_only_by_the_test_worker_entry(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def registered(entry: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-c", LIST_TASKS, entry], env=env, check=True, capture_output=True,
+                             text=True, timeout=120)
+        return set(out.stdout.split())
+
+    production, diagnostic = registered("tasks.celery"), registered("tasks.diagnostic_worker")
+    probes = {task_names.PING, task_names.DIAG_RECORD_EXECUTION, task_names.DIAG_NOOP, task_names.DIAG_STOP_OWN_WORKER}
+    assert {task_names.SCREEN_BATCH, task_names.FINALIZE_TASK, task_names.SWEEP} <= production
+    assert production & probes == set()
+    assert diagnostic == production | probes

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app import task_names
 from app.services import engine
-from tests.test_engine_support import scalar
+from tests.support.engine import scalar
 
 
 def messages(database_url: str) -> int:
@@ -39,7 +39,7 @@ def test_starting_a_run_that_fails_validation_sends_nothing(app, client, auth, p
                                                             monkeypatch) -> None:
     monkeypatch.setitem(app.config, "SCREENING_MODELS", "sim:model-a,sim:model-b")
     monkeypatch.setitem(app.config, "SIM_BASE_URL", "http://127.0.0.1:9/v1")
-    from tests.test_engine_support import add_records
+    from tests.support.engine import add_records
 
     ids = add_records(app, project_id, 3)
     response = client.post(f"/api/v1/asl/projects/{project_id}/screening", headers=auth,

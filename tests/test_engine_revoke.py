@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_crash import running_batch
-from tests.test_engine_support import (  # noqa: F401  (beat and fast_teardown are fixtures)
+from tests.support.engine import (
     add_records,
-    beat,
     configure_app,
     duplicate_results,
     engine_env,
-    fast_teardown,
     query,
     result_count,
+    running_batch,
     scalar,
     sim,
     start_run,
     wait_final,
 )
+from tests.support.processes import ProcessGroup, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.processes import ProcessGroup
-from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixture)
+from tests.support.engine import (
     add_records,
-    fast_teardown,
     configure_app,
     duplicate_results,
     engine_env,
@@ -19,6 +17,7 @@ from tests.test_engine_support import (  # noqa: F401  (fast_teardown is a fixtu
     start_run,
     wait_final,
 )
+from tests.support.processes import ProcessGroup
 
 
 @pytest.mark.usefixtures("fast_teardown")

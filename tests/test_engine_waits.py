@@ -18,10 +18,17 @@ from sqlalchemy.exc import IntegrityError
 
 from app.services import engine
 from app.services.engine.waits import wait_for_database
+from tests.support.engine import (
+    add_records,
+    duplicate_results,
+    engine_env,
+    result_count,
+    sim,
+    sim_placeholder,
+    start_run,
+)
 from tests.support.processes import wait_for
 from tests.support.tcp_proxy import TcpProxy, proxy_for
-from tests.test_engine_crash import sim_placeholder
-from tests.test_engine_support import add_records, duplicate_results, engine_env, result_count, sim, start_run
 
 
 @pytest.fixture

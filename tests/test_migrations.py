@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool
 
-from app.migrate import downgrade, head_revision, upgrade
+from app.db.migrate import downgrade, head_revision, upgrade
 from app.models import Base
 from tests.support import database
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ScreeningBatch, ScreeningTask
 from app.services import engine
-from tests.test_engine_support import add_records, query, scalar
+from tests.support.engine import add_records, query, scalar
 
 TASK_FIELDS = {"id", "project_id", "task_type", "status", "total_items", "processed_items", "success_items",
                "failed_items", "conflict_items", "total_batches", "processed_batches", "progress", "eta_seconds",

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from app.cache.base import Cache, key_prefix
 from app.cache.memory import MemoryCache
 from app.cache.postgres import PostgresCache
+from app.config import CACHE_BACKENDS, Settings
 
-CACHE_BACKENDS = ("postgres", "memory")
 _memory_cache: MemoryCache | None = None
 _postgres_caches: dict[int, PostgresCache] = {}
 _lock = threading.Lock()
@@ -24,12 +24,11 @@ _lock = threading.Lock()
 __all__ = ["CACHE_BACKENDS", "Cache", "MemoryCache", "PostgresCache", "get_cache", "key_prefix"]
 
 
-def get_cache(config: Mapping[str, Any], engine: Engine | None = None) -> Cache:
+def get_cache(config: Mapping[str, Any] | Settings | None = None, engine: Engine | None = None) -> Cache:
     """The process's cache for ``CACHE_BACKEND``; the PostgreSQL one needs ``engine`` (default: current app's)."""
     global _memory_cache
-    backend = str(config.get("CACHE_BACKEND") or "postgres").lower()
-    if backend not in CACHE_BACKENDS:
-        raise ValueError(f"CACHE_BACKEND must be one of {', '.join(CACHE_BACKENDS)}, got {backend!r}")
+    settings = Settings.of(config).cache
+    backend = settings.backend
     with _lock:
         if backend == "memory":
             if _memory_cache is None:
@@ -41,6 +40,5 @@ def get_cache(config: Mapping[str, Any], engine: Engine | None = None) -> Cache:
             engine = db.engine
         cache = _postgres_caches.get(id(engine))
         if cache is None or cache.engine is not engine:
-            cache = _postgres_caches[id(engine)] = PostgresCache(
-                engine, float(config.get("CACHE_COUNTER_FLUSH_SECONDS") or 5.0))
+            cache = _postgres_caches[id(engine)] = PostgresCache(engine, settings.counter_flush_seconds)
         return cache

@@ -1,2 +1,2 @@
-"""The terminal side of litscreen: ``litscreen demo`` (the whole pipeline on bundled review data) and the
-terminal client commands ``import``, ``screen``, ``watch`` and ``export``."""
+"""``litscreen demo``: the whole pipeline on bundled review data, on a private stack of real processes
+(command in :mod:`.cli`, run in :mod:`.runner`, processes in :mod:`.stack`)."""

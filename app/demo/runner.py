@@ -28,11 +28,12 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from app.client import ApiError, LitscreenClient
+from app.config import load_settings
 from app.demo import dataset, report
 from app.demo.prisma import PrismaCounts, prisma_svg
-from app.demo.progress import TaskStalled, watch_task
 from app.demo.stack import ChildProcess, DemoError, DemoStack, free_port
+from app.terminal.client import ApiError, LitscreenClient
+from app.terminal.progress import TaskStalled, watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ def prepare_database(instance: Path) -> tuple[str, str]:
     """
     import psycopg
 
-    from app.embedded import embedded_server_url
-    from app.migrate import upgrade
+    from app.db.embedded import embedded_server_url
+    from app.db.migrate import upgrade
 
     admin_url = embedded_server_url(instance)
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -110,7 +111,7 @@ def release_embedded_server(instance: Path) -> None:
     """
     import psutil
 
-    from app import embedded
+    from app.db import embedded
 
     server = embedded._server  # the handle this process took in embedded_server_url
     if server is not None:
@@ -305,7 +306,7 @@ class Demo:
     """One demo run (see the module docstring)."""
 
     def __init__(self, options: DemoOptions, console: Console) -> None:
-        from app.embedded import default_instance_dir
+        from app.db.embedded import default_instance_dir
 
         self.options = options
         self.console = console
@@ -353,7 +354,7 @@ class Demo:
     def _run(self) -> None:
         options, console = self.options, self.console
         console.rule("[bold]litscreen demo")
-        if os.environ.get("DATABASE_URL"):
+        if load_settings().database.url:
             console.print("[dim]DATABASE_URL is set; the demo ignores it and runs on its own embedded PostgreSQL "
                           "under instance/[/dim]")
         records = dataset.demo_subset(dataset.load_dataset(), options.records)

@@ -1,18 +1,17 @@
 """Estimated cost of a call from its token usage and a price table per model (USD per million tokens).
 
 The defaults are list prices at the time of writing (estimates only; providers change them). Override or
-extend with ``LLM_PRICES``, a JSON object ``{"provider:model": {"input": USD, "output": USD}}`` (per 1M tokens)
-in the Flask config or environment. Unknown models cost 0 and are logged once.
+extend with ``LLM_PRICES``, a JSON object ``{"provider:model": {"input": USD, "output": USD}}`` (per 1M tokens),
+validated by ``app.config``. Unknown models cost 0 and are logged once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from app.settings import setting
+from app.config import Settings, price_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -27,20 +26,12 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
 _warned: set[str] = set()
 
 
-def price_table(config: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
-    """The default prices updated with ``LLM_PRICES``; ValueError naming the bad entry."""
+def price_table(config: Mapping[str, Any] | Settings | None) -> dict[str, dict[str, float]]:
+    """The default prices updated with ``LLM_PRICES``."""
     table = {k: dict(v) for k, v in DEFAULT_PRICES.items()}
-    raw = setting(config, "LLM_PRICES")
-    if not raw:
-        return table
-    overrides = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(overrides, dict):
-        raise ValueError("LLM_PRICES must be a JSON object of provider:model -> {input, output}")
-    for key, price in overrides.items():
-        try:
-            table[str(key)] = {"input": float(price["input"]), "output": float(price["output"])}
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ValueError(f"LLM_PRICES entry {key!r} needs numeric input and output prices") from exc
+    raw = Settings.of(config).llm.prices
+    if raw:
+        table.update(price_overrides(raw))
     return table
 
 

@@ -2,7 +2,7 @@
 
 Presets: ``deepseek`` (DeepSeek API), ``qwen`` (Alibaba DashScope, OpenAI-compatible mode) and ``sim`` (the
 local simulator; needs ``SIM_BASE_URL``). Any other provider name works when ``<NAME>_BASE_URL`` is set.
-Every setting is ``<PROVIDER>_<SETTING>`` in the Flask config or the environment:
+Every setting is ``<PROVIDER>_<SETTING>``, read by ``app.config`` (``LLMSettings.providers``):
 
 | setting | default |
 | --- | --- |
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.settings import float_setting, int_setting, setting
+from app.config import Settings
 
 PRESET_BASE_URLS = {
     "deepseek": "https://api.deepseek.com/v1",
@@ -47,9 +47,9 @@ class ProviderSettings:
     rpm: int = FALLBACK_RPM
 
 
-def provider_base_url(name: str, config: Mapping[str, Any] | None) -> str:
+def provider_base_url(name: str, config: Mapping[str, Any] | Settings | None) -> str:
     """The provider's base URL: ``<NAME>_BASE_URL``, else its preset; ProviderNotConfigured otherwise."""
-    url = setting(config, f"{name.upper()}_BASE_URL", PRESET_BASE_URLS.get(name))
+    url = Settings.of(config).llm.provider(name).base_url or PRESET_BASE_URLS.get(name)
     if not url:
         raise ProviderNotConfigured(
             f"provider {name!r} has no preset: set {name.upper()}_BASE_URL to its OpenAI-compatible base URL"
@@ -57,20 +57,16 @@ def provider_base_url(name: str, config: Mapping[str, Any] | None) -> str:
     return str(url).rstrip("/")
 
 
-def provider_settings(name: str, config: Mapping[str, Any] | None, base_url: str | None = None) -> ProviderSettings:
+def provider_settings(name: str, config: Mapping[str, Any] | Settings | None,
+                      base_url: str | None = None) -> ProviderSettings:
     """Settings of provider ``name`` (``base_url`` pins the URL, e.g. from a task's model snapshot)."""
-    prefix = name.upper()
-    timeout = float_setting(config, f"{prefix}_TIMEOUT_SECONDS", float_setting(config, "LLM_TIMEOUT_SECONDS", 60.0))
-    concurrency = int_setting(config, f"{prefix}_MAX_CONCURRENCY", DEFAULT_CONCURRENCY.get(name, FALLBACK_CONCURRENCY))
-    rpm = int_setting(config, f"{prefix}_RPM", DEFAULT_RPM.get(name, FALLBACK_RPM))
-    if timeout <= 0 or concurrency < 1 or rpm < 1:
-        raise ValueError(f"{prefix}_TIMEOUT_SECONDS, {prefix}_MAX_CONCURRENCY and {prefix}_RPM must be positive")
-    api_key = setting(config, f"{prefix}_API_KEY")
+    llm = Settings.of(config).llm
+    overrides = llm.provider(name)
     return ProviderSettings(
         name=name,
         base_url=(base_url or provider_base_url(name, config)).rstrip("/"),
-        api_key=str(api_key) if api_key else None,
-        timeout=timeout,
-        max_concurrency=concurrency,
-        rpm=rpm,
+        api_key=overrides.api_key or None,
+        timeout=overrides.timeout if overrides.timeout is not None else llm.timeout,
+        max_concurrency=overrides.max_concurrency or DEFAULT_CONCURRENCY.get(name, FALLBACK_CONCURRENCY),
+        rpm=overrides.rpm or DEFAULT_RPM.get(name, FALLBACK_RPM),
     )

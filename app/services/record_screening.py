@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.cache import Cache, get_cache
+from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
-from app.llm.decision import DECISION_RULES, combine
+from app.llm.decision import combine
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompts import (
@@ -33,7 +34,6 @@ from app.llm.prompts import (
     repair_messages,
 )
 from app.llm.providers import ProviderNotConfigured, provider_base_url, provider_settings
-from app.settings import float_setting, int_setting, setting
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_enabled", "llm_cache_key", "llm_cache_ttl",
-    "model_config_snapshot", "open_llm_cache",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "llm_cache_ttl", "model_config_snapshot",
+    "open_llm_cache",
 ]
 
 
@@ -116,25 +116,23 @@ def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list
     return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
-def model_config_snapshot(config: Mapping[str, Any]) -> dict:
+def model_config_snapshot(config: Mapping[str, Any] | Settings | None) -> dict:
     """The models, base URLs, prompt version and decision rule a task will use (never an API key)."""
+    settings = Settings.of(config)
     try:
-        specs = parse_screening_models(str(setting(config, "SCREENING_MODELS", "")))
+        specs = parse_screening_models(settings.llm.screening_models)
     except ValueError as exc:
         raise NoModelsConfigured(str(exc)) from None
     if not specs:
         raise NoModelsConfigured("SCREENING_MODELS is empty: set it to e.g. deepseek:deepseek-chat,qwen:qwen-plus")
-    rule = str(setting(config, "SCREENING_DECISION_RULE", "unanimous"))
-    if rule not in DECISION_RULES:
-        raise NoModelsConfigured(f"SCREENING_DECISION_RULE must be one of {', '.join(DECISION_RULES)}, got {rule!r}")
     models = []
     for spec in specs:
         try:
-            base_url = provider_base_url(spec.provider, config)
+            base_url = provider_base_url(spec.provider, settings)
         except ProviderNotConfigured as exc:
             raise NoModelsConfigured(str(exc)) from None
         models.append({"provider": spec.provider, "model": spec.model, "base_url": base_url})
-    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": rule}
+    return {"models": models, "prompt_version": PROMPT_VERSION, "decision_rule": settings.llm.decision_rule}
 
 
 class Screener:
@@ -261,50 +259,43 @@ class Screener:
                 "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
 
 
-def llm_cache_enabled(config: Mapping[str, Any]) -> bool:
-    """Whether LLM answers go through the cache (``LLM_CACHE``: on | off)."""
-    value = str(setting(config, "LLM_CACHE", "on")).strip().lower()
-    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"LLM_CACHE must be on or off, got {value!r}")
-    return value in ("on", "true", "1", "yes")
-
-
-def llm_cache_ttl(config: Mapping[str, Any], default: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> float | None:
-    """How long LLM answers are cached: ``LLM_CACHE_TTL_SECONDS`` (0 or less: forever), else ``default``."""
-    ttl = float_setting(config, "LLM_CACHE_TTL_SECONDS", default if default is not None else 0)
+def llm_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
+    """How long LLM answers are cached (``LLM_CACHE_TTL_SECONDS``; 0: forever, i.e. None)."""
+    ttl = Settings.of(config).llm.cache_ttl
     return ttl if ttl > 0 else None
 
 
-def open_llm_cache(config: Mapping[str, Any], engine: Engine | None) -> Cache | None:
+def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine | None) -> Cache | None:
     """The process's cache for LLM answers (``CACHE_BACKEND``), or None when ``LLM_CACHE=off``."""
-    if not llm_cache_enabled(config):
+    settings = Settings.of(config)
+    if not settings.llm.cache:
         return None
-    return get_cache(config, engine)
+    return get_cache(settings, engine if settings.cache.backend != "memory" else None)
 
 
-def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, ChatClient]:
+def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None) -> dict[str, ChatClient]:
     """One chat client per provider of a task's model snapshot, with the configured retry policy (any kind)."""
     if not snapshot.get("models"):
         raise NoModelsConfigured("the model snapshot names no models")
-    retry = RetryPolicy(
-        max_attempts=int_setting(config, "LLM_MAX_ATTEMPTS", 8),
-        initial_wait=float_setting(config, "LLM_RETRY_INITIAL_SECONDS", 1.0),
-        max_wait=float_setting(config, "LLM_RETRY_MAX_SECONDS", 60.0),
-        jitter=float_setting(config, "LLM_RETRY_JITTER_SECONDS", 1.0),
-    )
+    settings = Settings.of(config)
+    llm = settings.llm
+    retry = RetryPolicy(max_attempts=llm.max_attempts, initial_wait=llm.retry_initial, max_wait=llm.retry_max,
+                        jitter=llm.retry_jitter)
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, config, entry.get("base_url")), retry)
+            clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
     return clients
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any], cache: Cache | None,
+def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
                    cache_prefix: str = LLM_CACHE_PREFIX,
                    cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
-    """A Screener for a task's model snapshot; keys and limits come from ``config`` / environment."""
+    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
+    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     clients = chat_clients(snapshot, config)
-    return Screener(models, clients, cache, price_table(config), snapshot.get("decision_rule") or "unanimous",
+    return Screener(models, clients, cache, price_table(Settings.of(config)),
+                    snapshot.get("decision_rule") or "unanimous",
                     cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

@@ -11,7 +11,7 @@ from collections import Counter
 
 import psutil
 
-from tests.test_engine_support import query
+from tests.support.engine import query
 
 
 def app_connections_by_pid(database_url: str) -> Counter[int]:

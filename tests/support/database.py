@@ -38,13 +38,13 @@ def admin_url() -> str:
     """TEST_DATABASE_URL, else the local server on 127.0.0.1:5432, else an embedded server started now."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
-        from app.database_url import normalise_database_url
+        from app.db.url import normalise_database_url
 
         return normalise_database_url(configured)
     local = os.environ.get("LITSCREEN_TEST_LOCAL_URL", LOCAL_DEFAULT)
     if server_answers(local):
         return local
-    from app.embedded import embedded_server_url
+    from app.db.embedded import embedded_server_url
 
     instance = Path(os.environ.get("LITSCREEN_TEST_EMBEDDED_DIR") or Path(tempfile.gettempdir()) / "litscreen-test-pg")
     instance.mkdir(exist_ok=True)

@@ -41,8 +41,9 @@ class ProcessGroup:
 
     def start_worker(self, database_url: str, name: str, concurrency: int = 1, queues: str | None = None,
                      pool: str = "prefork", **env: str) -> subprocess.Popen:
-        """A real ``celery -A tasks worker`` subprocess on the test database."""
-        args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel", "INFO",
+        """A real worker subprocess on the test database: the production worker plus the diagnostic probes
+        (``celery -A tasks.diagnostic_worker worker``)."""
+        args = [sys.executable, "-m", "celery", "-A", "tasks.diagnostic_worker", "worker", "--loglevel", "INFO",
                 "--hostname", f"{name}@%h", "--concurrency", str(concurrency), "--pool", pool,
                 "--prefetch-multiplier", "1", "--without-mingle", "--without-gossip"]
         if queues:

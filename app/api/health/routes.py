@@ -8,8 +8,8 @@ from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from app.db.migrate import current_revision, head_revision
 from app.extensions import db
-from app.migrate import current_revision, head_revision
 
 logger = logging.getLogger(__name__)
 

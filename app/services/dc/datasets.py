@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.cache import Cache
+from app.config import Settings
 from app.models import DcDataset, DcRecord, ScreeningTask
 from app.services.dc.errors import DatasetRejected
 from app.services.dc.health import build_table, health_report
@@ -47,9 +48,9 @@ def extraction_prefix(dataset_id: int) -> str:
 
 
 def create_dataset(session: Session, owner_id: int, filename: str, data: bytes, sheet: str | None,
-                   config: Mapping[str, Any] | None, cache: Cache | None) -> DcDataset:
+                   config: Mapping[str, Any] | Settings | None, cache: Cache | None) -> DcDataset:
     """Read ``data``, check its health and store it with its rows (flushed; the caller commits)."""
-    max_bytes = int((config or {}).get("MAX_IMPORT_BYTES") or 50 * 1024 * 1024)
+    max_bytes = Settings.of(config).imports.max_bytes
     if len(data) > max_bytes:
         raise DatasetRejected(413, f"'{filename}' is larger than the upload limit of {max_bytes} bytes "
                                    "(MAX_IMPORT_BYTES).")

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
+from app.config import Settings
 from app.importers.decoding import decode_upload
 from app.importers.errors import ImportRejected
 from app.services.dc.errors import DatasetRejected
-from app.settings import int_setting
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,11 @@ class ReadingLimits:
     max_sheet_cells: int = 50_000_000
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> ReadingLimits:
+    def from_config(cls, config: Mapping[str, Any] | Settings | None) -> ReadingLimits:
         """``DC_MAX_ROWS``, ``DC_MAX_UNCOMPRESSED_BYTES``, ``DC_MAX_COMPRESSION_RATIO``, ``DC_MAX_SHEET_CELLS``."""
-        return cls(int_setting(config, "DC_MAX_ROWS", cls.max_rows),
-                   int_setting(config, "DC_MAX_UNCOMPRESSED_BYTES", cls.max_uncompressed_bytes),
-                   int_setting(config, "DC_MAX_COMPRESSION_RATIO", cls.max_compression_ratio),
-                   int_setting(config, "DC_MAX_SHEET_CELLS", cls.max_sheet_cells))
+        limits = Settings.of(config).datasets
+        return cls(limits.max_rows, limits.max_uncompressed_bytes, limits.max_compression_ratio,
+                   limits.max_sheet_cells)
 
 
 @dataclass

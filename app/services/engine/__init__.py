@@ -15,6 +15,7 @@ The engine is handed an ``EngineContext`` (database engine, settings, config, pu
 What differs between kinds lives in ``app/services/kinds/``. Celery's tasks (``tasks/screening.py``) wrap these.
 """
 
+from app.config import EngineSettings
 from app.services.engine.checkpoint import write_checkpoint
 from app.services.engine.context import EngineContext, engine_context
 from app.services.engine.errors import (
@@ -31,7 +32,6 @@ from app.services.engine.publisher import CeleryPublisher, Publisher, TaskMessag
 from app.services.engine.recovery import SweepReport, finalize_task, sweep
 from app.services.engine.runner import run_batch
 from app.services.engine.runs import cancel_task, retry_task, start_task
-from app.services.engine.settings import EngineSettings
 
 __all__ = [
     "BatchOutcome", "CeleryPublisher", "ClaimedBatch", "DatabaseUnavailable", "EngineContext", "EngineSettings",

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from app.config import EngineSettings
 from app.services.engine.errors import LeaseLost
 from app.services.engine.leases import ClaimedBatch
-from app.services.engine.settings import EngineSettings
 
 # One statement, one round trip: renew the lease and move the cursor (only while this delivery owns it), insert
 # the new results (ON CONFLICT DO NOTHING), and add exactly the inserted rows to the task's counters. If the lease

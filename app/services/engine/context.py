@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.config import EngineSettings
 from app.services.engine.publisher import CeleryPublisher, Publisher
-from app.services.engine.settings import EngineSettings
 from app.services.engine.waits import wait_for_database
 
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from app.config import EngineSettings
 from app.services.engine.errors import DatabaseUnavailable
-from app.services.engine.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 

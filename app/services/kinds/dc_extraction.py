@@ -184,7 +184,7 @@ class DcExtractionKind(TaskKind):
         extractor = RecordExtractor(models, chat_clients(snapshot, context.config), context.cache,
                                     price_table(context.config), field_specs(context.params),
                                     int(context.params["dataset_id"]),
-                                    llm_cache_ttl(context.config, self.cache_ttl_seconds),
+                                    llm_cache_ttl(context.config),
                                     str(snapshot.get("prompt_version") or EXTRACTION_PROMPT_VERSION))
         return DcExtractionProcessor(extractor, rows, list(context.params.get("text_columns") or []))
 

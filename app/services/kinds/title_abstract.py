@@ -91,7 +91,7 @@ class TitleAbstractKind(TaskKind):
     name = "title_abstract"
     chunk = ChunkStrategy(batch_size=100, seconds_per_item=7.0, description="title/abstract screening by two models")
     cache_prefix = LLM_CACHE_PREFIX
-    cache_ttl_seconds = DEFAULT_LLM_CACHE_TTL_SECONDS
+    cache_ttl_seconds = DEFAULT_LLM_CACHE_TTL_SECONDS  # LLM_CACHE_TTL_SECONDS overrides it (README)
 
     def normalise_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``literature_ids`` (optional): screen only these records of the project."""
@@ -127,7 +127,7 @@ class TitleAbstractKind(TaskKind):
                             exclusion_criteria=project.exclusion_criteria)
         records = {r.id: RecordText(literature_id=r.id, title=r.title or "", abstract=r.abstract) for r in rows}
         screener = build_screener(dict(context.model_config), context.config, context.cache, self.cache_prefix,
-                                  llm_cache_ttl(context.config, self.cache_ttl_seconds))
+                                  llm_cache_ttl(context.config))
         return TitleAbstractProcessor(screener, criteria, records)
 
     def export_columns(self, task: ScreeningTask) -> list[ExportColumn]:
@@ -161,7 +161,7 @@ class TitleAbstractKind(TaskKind):
                  .join(Literature, Literature.id == ScreeningResult.literature_id)
                  .where(ScreeningResult.task_id == task.id).order_by(ScreeningResult.item_id))
         for result, record in session.execute(query.execution_options(yield_per=500)):
-            yield result, record
+            yield result, record  # (rows, not Row objects)
 
 
 TITLE_ABSTRACT = register(TitleAbstractKind())

@@ -23,7 +23,9 @@ _server = None
 
 def default_instance_dir() -> Path:
     """``instance/`` beside the checkout (or ``LITSCREEN_INSTANCE_DIR``)."""
-    configured = os.environ.get("LITSCREEN_INSTANCE_DIR")
+    from app.config import load_settings
+
+    configured = load_settings().database.instance_dir
     if configured:
         return Path(configured).expanduser().resolve()
     return Path.cwd().resolve() / "instance"

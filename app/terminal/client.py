@@ -8,7 +8,6 @@ the server's message and field errors, never a traceback and never the token: th
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,10 +53,6 @@ def _is_message_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def settings_from_env(api_url: str | None = None, token: str | None = None) -> tuple[str, str | None]:
-    """The API URL and token: explicit values first, then LITSCREEN_API_URL / LITSCREEN_TOKEN, then defaults."""
-    url = api_url or os.environ.get("LITSCREEN_API_URL") or DEFAULT_API_URL
-    return url.rstrip("/"), token or os.environ.get("LITSCREEN_TOKEN") or None
 
 
 class LitscreenClient:
@@ -123,15 +118,6 @@ class LitscreenClient:
             if not items or last_page is None or page >= int(last_page):
                 return
             page += 1
-
-    # -- health --------------------------------------------------------------------------------------------
-
-    def healthz(self) -> bool:
-        """Whether ``GET /healthz`` answers 200."""
-        try:
-            return self._http.get("/healthz", timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     # -- projects and records ------------------------------------------------------------------------------
 

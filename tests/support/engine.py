@@ -1,4 +1,4 @@
-"""Helpers shared by the engine tests (this module holds no tests itself).
+"""Helpers shared by the engine tests (their fixtures ``fast_teardown`` and ``beat`` are in ``conftest.py``).
 
 Everything is real: PostgreSQL, ``celery worker`` / ``celery beat`` subprocesses and the LLM simulator over HTTP.
 Counts are read from the database; call counts from the simulator (with the LLM cache off).
@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 import psycopg
-import pytest
 from flask import Flask
 
 from tests.support.database import conninfo
@@ -106,30 +105,6 @@ def start_beat(processes: ProcessGroup, database_url: str, env: dict[str, str], 
     return processes.start(args, subprocess_env(database_url, **env), name)
 
 
-@pytest.fixture
-def fast_teardown(processes: ProcessGroup):
-    """SIGKILL this test's subprocesses when it ends (their work is in the database already; a graceful worker
-    shutdown takes seconds)."""
-    yield
-    for process in processes.processes:
-        ProcessGroup.kill_tree(process)
-
-
-@pytest.fixture
-def beat(processes: ProcessGroup, database_url: str):
-    """Start ``celery beat`` (the sweeper's clock) with ``beat(env)``; killed at teardown (it keeps no state)."""
-    started: list[Any] = []
-
-    def start(env: dict[str, str]) -> Any:
-        process = start_beat(processes, database_url, env, name=f"beat{len(started)}")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        ProcessGroup.kill_tree(process)
-
-
 def start_run(client: Any, auth: dict[str, str], project_id: int, **body: Any) -> dict[str, Any]:
     """POST …/screening; returns the task document (asserting the 202)."""
     response = client.post(f"/api/v1/asl/projects/{project_id}/screening", json=body, headers=auth)
@@ -149,3 +124,19 @@ def simulator_calls(simulator: Simulator) -> int:
 def logs(processes: ProcessGroup) -> str:
     """Every subprocess log (for assertion messages only; assertions read the database)."""
     return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)  # type: ignore[attr-defined]
+
+
+def running_batch(database_url: str, task_id: int, min_cursor: int = 1) -> tuple | None:
+    """(batch_index, lease_owner pid) of a running batch past ``min_cursor`` items, if any."""
+    rows = query(database_url, "SELECT batch_index, lease_owner, cursor, size FROM screening_batches "
+                               "WHERE task_id = %s AND status = 'running' AND lease_owner IS NOT NULL "
+                               "AND cursor >= %s AND cursor < size ORDER BY batch_index", task_id, min_cursor)
+    if not rows:
+        return None
+    index, owner, _cursor, _size = rows[0]
+    return index, int(owner.split(":")[1])
+
+
+class sim_placeholder:  # noqa: N801 - a stand-in with the simulator's base_url for engine_env
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url

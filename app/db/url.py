@@ -21,7 +21,7 @@ def resolve_database_url(configured: str | None, instance_dir: str | None = None
         return normalise_database_url(configured)
     from pathlib import Path
 
-    from app.embedded import embedded_database_url
+    from app.db.embedded import embedded_database_url
 
     return embedded_database_url(Path(instance_dir) if instance_dir else None)
 
