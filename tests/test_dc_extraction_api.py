@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.test_engine_support import query
+from tests.support.engine import query
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clinical" / "aci_bench_30.csv"
 FIELDS = [{"name": "age", "type": "integer", "description": "Patient age in years", "required": True}]

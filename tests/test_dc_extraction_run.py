@@ -11,12 +11,9 @@ import psutil
 import pytest
 from openpyxl import load_workbook
 
-from tests.support.processes import ProcessGroup, wait_for
-from tests.test_engine_support import (  # noqa: F401  (beat and fast_teardown are fixtures)
-    beat,
+from tests.support.engine import (
     configure_app,
     engine_env,
-    fast_teardown,
     logs,
     query,
     scalar,
@@ -24,6 +21,7 @@ from tests.test_engine_support import (  # noqa: F401  (beat and fast_teardown a
     simulator_calls,
     wait_final,
 )
+from tests.support.processes import ProcessGroup, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 
@@ -162,8 +160,7 @@ def FIXTURE_NOTES() -> list[str]:
 
 
 def test_kill9_mid_batch_resumes_and_pays_no_record_twice(app, client, auth, database_url,
-                                                         processes: ProcessGroup, monkeypatch,
-                                                         beat) -> None:  # noqa: F811 - the fixture
+                                                         processes: ProcessGroup, monkeypatch, beat) -> None:
     simulator = sim(processes, latency=0.15)
     # the cache is off (every call reaches the simulator) and every record is checkpointed on its own
     env = engine_env(simulator, SIM_MAX_CONCURRENCY=1, CHECKPOINT_EVERY=1)
