@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.llm.extraction_prompts import split_prompt
@@ -170,8 +170,8 @@ def _date(text: str, field: dict[str, Any]) -> tuple[Any, str]:
     return (match.group(1), match.group(1)) if match else (None, "")
 
 
-_BY_TYPE = {"integer": _number, "number": _number, "enum": _enum, "boolean": _boolean, "string": _string,
-            "list": _list, "date": _date}
+_BY_TYPE: dict[str, Callable[[str, dict[str, Any]], tuple[Any, str]]] = {
+    "enum": _enum, "boolean": _boolean, "string": _string, "list": _list, "date": _date}
 
 
 def extract(model: str, fields: Sequence[dict[str, Any]], text: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class TemplateSchema(Schema):
     name = ma.String()
     title = ma.String()
     description = ma.String()
-    fields = ma.List(ma.Dict())
+    field_list = ma.List(ma.Dict(), data_key="fields", attribute="fields")
 
 
 class StartExtractionSchema(Schema):
@@ -76,8 +76,8 @@ class FieldReviewSchema(Schema):
 class ResultReviewSchema(Schema):
     """``{fields: {name: {value, note?}}}``: a human's value for each reviewed field."""
 
-    fields = ma.Dict(keys=ma.String(), values=ma.Nested(FieldReviewSchema), required=True,
-                         validate=validate.Length(min=1))
+    field_reviews = ma.Dict(keys=ma.String(), values=ma.Nested(FieldReviewSchema), required=True, data_key="fields",
+                            attribute="fields", validate=validate.Length(min=1))
     note = ma.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

@@ -54,8 +54,9 @@ class FieldDefinitionSchema(Schema):
 class FieldSchemaSchema(Schema):
     """The whole schema."""
 
-    fields = fields.List(fields.Nested(FieldDefinitionSchema), required=True,
-                         validate=validate.Length(min=1, max=MAX_FIELDS))
+    # ``fields`` as a class attribute would shadow marshmallow's own ``Schema.fields``
+    field_list = fields.List(fields.Nested(FieldDefinitionSchema), required=True, data_key="fields",
+                             attribute="fields", validate=validate.Length(min=1, max=MAX_FIELDS))
 
     @validates_schema
     def check_unique_names(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -211,10 +211,12 @@ def _read_xlsx(data: bytes, filename: str, sheet: str | None, limits: ReadingLim
         metadata = workbook.sheets_metadata
     except (KeyError, ElementTree.ParseError, python_calamine.CalamineError, ValueError, OSError):
         raise DatasetRejected(422, f"'{filename}' is not a readable XLSX file (damaged workbook).") from None
-    sheets = [{"name": m.name, "visible": str(m.visible).rsplit(".", 1)[-1].lower() == "visible"} for m in metadata]
-    names = [s["name"] for s in sheets]
+    sheets: list[dict[str, Any]] = [{"name": str(m.name),
+                                     "visible": str(m.visible).rsplit(".", 1)[-1].lower() == "visible"}
+                                    for m in metadata]
+    names = [str(s["name"]) for s in sheets]
     if sheet is None:
-        visible = [s["name"] for s in sheets if s["visible"]]
+        visible = [str(s["name"]) for s in sheets if s["visible"]]
         if not visible:
             raise DatasetRejected(422, f"'{filename}' has no visible sheet; name one with 'sheet'.", field="sheet")
         sheet = visible[0]
