@@ -5,7 +5,11 @@ an age, a date and a short code) until the file reaches ``--mb`` megabytes, then
 interpreter the upload path without the database: ``read_table`` (zip guards, the formula/extent scan with
 ElementTree, calamine) + ``build_table`` + ``health_report``. Peak RSS is ``ru_maxrss`` of that interpreter.
 
-    .venv/bin/python bench/bench_dc_health.py [--mb 50] [--keep PATH]
+With ``--upload`` it also POSTs the file to ``/api/v1/dc/datasets`` (Flask test client, in a fresh interpreter,
+on a database created from TEST_DATABASE_URL / 127.0.0.1:5432 / embedded as in the tests, dropped afterwards):
+the whole upload path, rows stored as JSONB included.
+
+    .venv/bin/python bench/bench_dc_health.py [--mb 50] [--keep PATH] [--upload]
 """
 
 from __future__ import annotations
@@ -60,10 +64,35 @@ def measure(path: str) -> None:
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
+def upload(path: str, database_url: str) -> None:
+    """Internal: POST the file through the API in this interpreter; prints JSON."""
+    import io
+
+    sys.path.insert(0, str(ROOT))
+    from app import create_app
+    from app.extensions import db
+    from app.services.users import create_token, create_user
+
+    app = create_app({"DATABASE_URL": database_url})
+    with app.app_context():
+        create_user(db.session(), "bench")
+        token = create_token(db.session(), "bench")
+    data = Path(path).read_bytes()
+    client = app.test_client()
+    start = time.perf_counter()
+    response = client.post("/api/v1/dc/datasets", headers={"Authorization": f"Bearer {token}"},
+                           content_type="multipart/form-data", data={"file": (io.BytesIO(data), "notes.xlsx")})
+    seconds = time.perf_counter() - start
+    body = response.get_json()
+    print(json.dumps({"status": response.status_code, "rows": body.get("rows"), "upload_seconds": round(seconds, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50.0)
     parser.add_argument("--keep", help="write the workbook here and keep it")
+    parser.add_argument("--upload", action="store_true", help="also measure the upload through the API")
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="dc-bench-")
     path = Path(args.keep) if args.keep else Path(directory) / "notes.xlsx"
@@ -74,6 +103,21 @@ def main() -> None:
     result = subprocess.run([sys.executable, __file__, "measure", str(path)], capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     print(result.stdout.strip())
+    if args.upload:
+        sys.path.insert(0, str(ROOT))
+        from app.db.migrate import upgrade
+        from tests.support import database
+
+        admin = database.admin_url()
+        database_url = database.create_database(admin)
+        try:
+            upgrade(database_url)
+            result = subprocess.run([sys.executable, __file__, "upload", str(path), database_url],
+                                    capture_output=True, text=True, check=True,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+            print(result.stdout.strip().splitlines()[-1])
+        finally:
+            database.drop_database(admin, database_url)
     if not args.keep:
         path.unlink()
 
@@ -81,5 +125,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "measure":
         measure(sys.argv[2])
+    elif len(sys.argv) > 3 and sys.argv[1] == "upload":
+        upload(sys.argv[2], sys.argv[3])
     else:
         main()

@@ -56,6 +56,7 @@ def create_dataset(session: Session, owner_id: int, filename: str, data: bytes, 
                                    "(MAX_IMPORT_BYTES).")
     raw = read_table(data, filename, sheet, ReadingLimits.from_config(config))
     table = build_table(raw)
+    raw.rows = []  # the table holds the rows now: free the raw lists before the insert
     if not table.rows:
         raise DatasetRejected(422, f"'{filename}' has no data rows (only a header, or nothing at all).")
     sha256 = hashlib.sha256(data).hexdigest()
@@ -71,11 +72,11 @@ def create_dataset(session: Session, owner_id: int, filename: str, data: bytes, 
                         health=report)
     session.add(dataset)
     session.flush()
-    rows = [{"dataset_id": dataset.id, "row_index": i, "data": row} for i, row in enumerate(table.rows)]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(DcRecord), rows[start:start + INSERT_CHUNK])
-    logger.info("dataset %s stored: %d rows, %d columns, %d issues", dataset.id, len(rows), len(table.columns),
-                len(report.get("issues", [])))
+    for start in range(0, len(table.rows), INSERT_CHUNK):
+        session.execute(insert(DcRecord), [{"dataset_id": dataset.id, "row_index": start + i, "data": row}
+                                           for i, row in enumerate(table.rows[start:start + INSERT_CHUNK])])
+    logger.info("dataset %s stored: %d rows, %d columns, %d issues", dataset.id, len(table.rows),
+                len(table.columns), len(report.get("issues", [])))
     return dataset
 
 
