@@ -156,14 +156,7 @@ class Screener:
 
     def close(self) -> None:
         """Stop the call threads, close HTTP clients and persist cache counters."""
-        self._pool.shutdown(wait=True)
-        for client in self.clients.values():
-            client.close()
-        if self.cache is not None:
-            try:
-                self.cache.flush_counters()
-            except Exception:
-                logger.warning("could not persist cache counters", exc_info=True)
+        close_llm_calls(self._pool, self.clients, self.cache)
 
     def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
@@ -271,6 +264,18 @@ def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine |
     if not settings.llm.cache:
         return None
     return get_cache(settings, engine if settings.cache.backend != "memory" else None)
+
+
+def close_llm_calls(pool: ThreadPoolExecutor, clients: Mapping[str, ChatClient], cache: Cache | None) -> None:
+    """End a batch's LLM work (any kind): stop the call threads, close HTTP clients, persist cache counters."""
+    pool.shutdown(wait=True)
+    for client in clients.values():
+        client.close()
+    if cache is not None:
+        try:
+            cache.flush_counters()
+        except Exception:
+            logger.warning("could not persist cache counters", exc_info=True)
 
 
 def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None) -> dict[str, ChatClient]:

@@ -12,6 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from app.api import runs
 from app.api.auth import current_user
 from app.api.dc.datasets import load_dataset, reject
 from app.api.dc.schemas import DcExportArgsSchema, DcResultFilterSchema, ResultReviewSchema, StartExtractionSchema
@@ -80,7 +81,7 @@ class DcTaskById(MethodView):
     @blp.response(200, TaskSchema)
     def get(self, task_id: int):  # type: ignore[no-untyped-def]
         """An extraction's status, counters, progress and ETA."""
-        return results_service.task_view(db.session(), load_dc_task(task_id))
+        return runs.task_document(load_dc_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/batches")
@@ -89,10 +90,7 @@ class DcTaskBatches(MethodView):
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """An extraction's batches (the checkpoint rows)."""
-        items, total = results_service.list_batches(db.session(), load_dc_task(task_id),
-                                                    pagination_parameters.first_item, pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.batches_page(load_dc_task(task_id), pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/cancel")
@@ -100,12 +98,7 @@ class DcCancelTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Cancel an extraction: running batches stop at their next checkpoint; results so far are kept."""
-        session = db.session()
-        try:
-            task = engine.cancel_task(engine.engine_context(current_app), session, load_dc_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
-        return results_service.task_view(session, task)
+        return runs.cancel(load_dc_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/retry")
@@ -113,12 +106,7 @@ class DcRetryTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Re-run the failed records and failed or cancelled batches of a finished extraction."""
-        session = db.session()
-        try:
-            task = engine.retry_task(engine.engine_context(current_app), session, load_dc_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
-        return results_service.task_view(session, task)
+        return runs.retry(load_dc_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/results")
@@ -129,12 +117,7 @@ class DcTaskResults(MethodView):
     def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """An extraction's results with their ``fields``; filter by decision (agreed, conflict, review, reviewed,
         failed), conflict or review."""
-        task = load_dc_task(task_id)
-        items, total = results_service.list_results(
-            db.session(), task, results_service.ResultFilters(**filters), pagination_parameters.first_item,
-            pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.results_page(load_dc_task(task_id), filters, pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/export")

@@ -8,6 +8,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from app.api import runs
 from app.api.auth import current_user
 from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
@@ -86,7 +87,7 @@ class TaskById(MethodView):
     @blp.response(200, TaskSchema)
     def get(self, task_id: int):  # type: ignore[no-untyped-def]
         """A task's status, counters, progress and ETA."""
-        return results_service.task_view(db.session(), load_task(task_id))
+        return runs.task_document(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/batches")
@@ -95,11 +96,7 @@ class TaskBatches(MethodView):
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """A task's batches: status, cursor, attempts and lease (the checkpoint rows)."""
-        task = load_task(task_id)
-        items, total = results_service.list_batches(db.session(), task, pagination_parameters.first_item,
-                                                    pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.batches_page(load_task(task_id), pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/cancel")
@@ -107,12 +104,7 @@ class CancelTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
-        session = db.session()
-        try:
-            task = engine.cancel_task(engine.engine_context(current_app), session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
-        return results_service.task_view(session, task)
+        return runs.cancel(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/retry")
@@ -120,12 +112,7 @@ class RetryTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
-        session = db.session()
-        try:
-            task = engine.retry_task(engine.engine_context(current_app), session, load_task(task_id))
-        except engine.ScreeningError as exc:
-            api_abort(409, str(exc))
-        return results_service.task_view(session, task)
+        return runs.retry(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/results")
@@ -135,12 +122,7 @@ class TaskResults(MethodView):
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """A task's results; filter by decision (include, exclude, conflict, uncertain, failed), conflict, review."""
-        task = load_task(task_id)
-        items, total = results_service.list_results(
-            db.session(), task, results_service.ResultFilters(**filters), pagination_parameters.first_item,
-            pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.results_page(load_task(task_id), filters, pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/export")

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
+from app.importers.errors import ImportRejected
 
-class DatasetRejected(Exception):
+
+class DatasetRejected(ImportRejected):
     """An upload or request that cannot be taken; nothing was written. ``status`` is the HTTP status
-    (413 too large, 415 not CSV/XLSX, 422 unreadable or over a limit) and ``field`` the request field at fault.
-    Messages never quote cell values (they may be patient text)."""
-
-    def __init__(self, status: int, message: str, field: str = "file") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return self.message
+    (413 too large, 415 not CSV/XLSX, 422 unreadable or over a limit, 409 not possible now) and ``field`` the
+    request field at fault. Messages never quote cell values (they may be patient text)."""

@@ -39,6 +39,7 @@ from app.services.extraction import (
     normalise_value,
     verify_evidence,
 )
+from app.services.record_screening import close_llm_calls
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +152,8 @@ class RecordExtractor:
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models), thread_name_prefix="dc-call")
 
     def close(self) -> None:
-        """Stop the call threads and close the HTTP clients."""
-        self._pool.shutdown(wait=True)
-        for client in self.clients.values():
-            client.close()
-        if self.cache is not None:
-            try:
-                self.cache.flush_counters()
-            except Exception:
-                logger.warning("could not persist cache counters", exc_info=True)
+        """Stop the call threads, close the HTTP clients and persist cache counters."""
+        close_llm_calls(self._pool, self.clients, self.cache)
 
     def extract(self, text: str) -> RecordExtraction:
         """Every model's answer and the per-field outcome; LLMUnavailable only when a provider stays down."""
