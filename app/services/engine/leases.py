@@ -12,18 +12,24 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 
 from app.models import ScreeningBatch, ScreeningTask
-from app.models.statuses import ACTIVE_BATCH_STATUSES, FINAL_TASK_STATUSES, TERMINAL_BATCH_STATUSES, BatchStatus
+from app.models.statuses import (
+    ACTIVE_BATCH_STATUSES,
+    FINAL_TASK_STATUSES,
+    TERMINAL_BATCH_STATUSES,
+    BatchStatus,
+    TaskStatus,
+)
 from app.services.engine.context import EngineContext
 
 logger = logging.getLogger(__name__)
 
-BATCHES = ScreeningBatch.__table__
-TASKS = ScreeningTask.__table__
+BATCHES = cast(Table, ScreeningBatch.__table__)
+TASKS = cast(Table, ScreeningTask.__table__)
 
 
 def lease_deadline(ttl: float) -> Any:
@@ -156,8 +162,8 @@ def _try_claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str,
         if row is None:
             return None
         conn.execute(
-            update(TASKS).where(TASKS.c.id == task_id, TASKS.c.status == "pending")
-            .values(status="running", started_at=func.coalesce(TASKS.c.started_at, func.now()),
+            update(TASKS).where(TASKS.c.id == task_id, TASKS.c.status == TaskStatus.PENDING)
+            .values(status=TaskStatus.RUNNING, started_at=func.coalesce(TASKS.c.started_at, func.now()),
                     updated_at=func.now())
         )
     return ClaimedBatch(row.id, task_id, batch_index, owner, row.cursor, list(row.item_ids))
@@ -216,30 +222,27 @@ class LeaseHeartbeat:
                 return
 
 
-def release_batch(ctx: EngineContext, task_id: int, batch_index: int, due_in: float, error: str) -> None:
-    """Before a Celery retry: free the lease so the retry can claim, and note when the retry is due."""
-    def release() -> None:
+def _free_batch(ctx: EngineContext, task_id: int, batch_index: int, what: str, **values: Any) -> None:
+    """Drop the lease of an unfinished batch and set ``values`` on it (waiting out a database outage)."""
+    def free() -> None:
         with ctx.engine.begin() as conn:
             conn.execute(
                 update(BATCHES)
                 .where(BATCHES.c.task_id == task_id, BATCHES.c.batch_index == batch_index,
                        BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES))
-                .values(status=BatchStatus.PENDING, lease_owner=None, lease_expires_at=None, error=error[:2000],
-                        dispatched_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, float(due_in)))
+                .values(lease_owner=None, lease_expires_at=None, **values)
             )
-    ctx.waiting(f"release of batch {task_id}/{batch_index}", release)
+    ctx.waiting(f"{what} of batch {task_id}/{batch_index}", free)
+
+
+def release_batch(ctx: EngineContext, task_id: int, batch_index: int, due_in: float, error: str) -> None:
+    """Before a Celery retry: free the lease so the retry can claim, and note when the retry is due."""
+    _free_batch(ctx, task_id, batch_index, "release", status=BatchStatus.PENDING, error=error[:2000],
+                dispatched_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, float(due_in)))
 
 
 def fail_batch(ctx: EngineContext, task_id: int, batch_index: int, error: str) -> None:
     """Mark the batch failed (it exhausted its retries or hit a permanent error); its results stand."""
-    def fail() -> None:
-        with ctx.engine.begin() as conn:
-            conn.execute(
-                update(BATCHES)
-                .where(BATCHES.c.task_id == task_id, BATCHES.c.batch_index == batch_index,
-                       BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES))
-                .values(status=BatchStatus.FAILED, lease_owner=None, lease_expires_at=None,
-                        completed_at=func.now(), error=error[:2000])
-            )
-    ctx.waiting(f"failing batch {task_id}/{batch_index}", fail)
+    _free_batch(ctx, task_id, batch_index, "failing", status=BatchStatus.FAILED, completed_at=func.now(),
+                error=error[:2000])
     logger.warning("batch %s/%s failed: %s", task_id, batch_index, error)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, Table, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app import task_names
@@ -32,7 +33,7 @@ from app.services.engine.publisher import TaskMessage
 
 logger = logging.getLogger(__name__)
 
-RESULTS = ScreeningResult.__table__
+RESULTS = cast(Table, ScreeningResult.__table__)
 
 
 def recompute_counters(conn: Connection | Session, task_id: int) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def recompute_counters(conn: Connection | Session, task_id: int) -> dict[str, An
             "prompt_tokens": row[4], "completion_tokens": row[5], "cost_estimate": row[6]}
 
 
-def _final_status(batches: list[Any], counters: dict[str, Any]) -> tuple[TaskStatus, str | None]:
+def _final_status(batches: Sequence[Any], counters: dict[str, Any]) -> tuple[TaskStatus, str | None]:
     failed = [b for b in batches if b.status == BatchStatus.FAILED]
     if any(b.status == BatchStatus.CANCELLED for b in batches):
         return TaskStatus.CANCELLED, "cancelled on request"
@@ -131,13 +132,13 @@ def _resend_lost_batches(ctx: EngineContext, report: SweepReport) -> None:
     active_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES))
     with ctx.session() as session, session.begin():
         # Cancelled tasks: batches nobody holds are cancelled.
-        report.cancelled = session.execute(
+        report.cancelled = cast(CursorResult, session.execute(
             update(BATCHES)
             .where(active_task, TASKS.c.cancel_requested.is_(True),
                    BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), lease_is_free())
             .values(status=BatchStatus.CANCELLED, lease_owner=None, lease_expires_at=None,
                     completed_at=func.now(), error="cancelled")
-        ).rowcount or 0
+        )).rowcount or 0
         # Expired leases: the holder is gone; hand the batch to a new delivery.
         expired = session.execute(
             update(BATCHES)
