@@ -217,6 +217,8 @@ class LLMSettings:
     cache: bool = env("LLM_CACHE", True)
     cache_ttl: float = env("LLM_CACHE_TTL_SECONDS", 30 * 24 * 3600.0, minimum=0)  # 0: keep forever
     prices: str | None = env("LLM_PRICES")  # JSON {"provider:model": {"input": USD, "output": USD}} per 1M tokens
+    # provider limits shared by every worker process through PostgreSQL, or applied by each process alone
+    limits_scope: str = env("LLM_LIMITS_SCOPE", "fleet", choices=("fleet", "process"))
     providers: Mapping[str, ProviderOverrides] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -12,16 +12,20 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.cache.routes import blp as cache_blp
     from app.api.dc.datasets import blp as dc_datasets_blp
     from app.api.dc.tasks import blp as dc_tasks_blp
+    from app.api.duplicates.routes import blp as duplicates_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
+    from app.api.reports.routes import blp as reports_blp
     from app.api.screening.routes import blp as screening_blp
 
     register_auth(app)
     api.register_blueprint(health_blp)
     api.register_blueprint(projects_blp)
     api.register_blueprint(literatures_blp)
+    api.register_blueprint(duplicates_blp)
     api.register_blueprint(screening_blp)
+    api.register_blueprint(reports_blp)
     api.register_blueprint(cache_blp)
     api.register_blueprint(dc_datasets_blp)
     api.register_blueprint(dc_tasks_blp)

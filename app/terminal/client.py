@@ -135,14 +135,21 @@ class LitscreenClient:
         """``POST /asl/projects/{id}/literatures`` with JSON records; answers ``{imported, duplicates, skipped}``."""
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", json={"records": records})
 
-    def import_file(self, project_id: int, path: Path) -> dict:
-        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected)."""
+    def import_file(self, project_id: int, path: Path, source: str | None = None) -> dict:
+        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected) and the
+        optional ``source`` label (the database searched); answers ``{imported, duplicates, skipped, format,
+        encoding, warnings, source_databases}``."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ApiError(f"cannot read {path}: {exc.strerror or exc}") from None
         files = {"file": (Path(path).name, data, "application/octet-stream")}
-        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files)
+        form = {"source": source} if source else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files, data=form)
+
+    def projects(self) -> Iterator[dict]:
+        """``GET /asl/projects``: every project of the token's user."""
+        return self._pages(f"{API_PREFIX}/asl/projects")
 
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
@@ -176,8 +183,40 @@ class LitscreenClient:
         return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/cancel")
 
     def export(self, task_id: int, fmt: str = "csv") -> bytes:
-        """``GET /asl/tasks/{id}/export?format=csv|ris``: the file's bytes."""
+        """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
+
+    # -- reports -------------------------------------------------------------------------------------------
+
+    def agreement(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/agreement``: recall, specificity, work saved, kappa, AC1 with 95 % intervals."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/agreement")
+
+    def audit_sample(self, task_id: int, size: int) -> dict:
+        """``POST /asl/tasks/{id}/audit-sample``: draw machine-excluded results for human review."""
+        return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/audit-sample", json={"size": size})
+
+    def audit(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/audit``: missed includes and the upper 95 % bound on the miss rate."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/audit")
+
+    def review(self, result_id: int, decision: str, note: str | None = None) -> dict:
+        """``PATCH /asl/results/{id}``: a human decision."""
+        return self._json("PATCH", f"{API_PREFIX}/asl/results/{result_id}",
+                          json={"review_decision": decision, **({"note": note} if note else {})})
+
+    def methods(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/methods``: the methods paragraph and the facts behind it."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/methods")
+
+    def prisma(self, project_id: int) -> dict:
+        """``GET /asl/projects/{id}/prisma``: PRISMA 2020 counts."""
+        return self._json("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma")
+
+    def prisma_svg(self, project_id: int) -> bytes:
+        """``GET /asl/projects/{id}/prisma?format=svg``: the PRISMA 2020 flow diagram."""
+        return self._request("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma",
+                             params={"format": "svg"}).content
 
     def cache_stats(self) -> dict:
         """``GET /cache/stats``."""

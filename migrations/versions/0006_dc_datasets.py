@@ -1,7 +1,7 @@
 """Clinical-record extraction: datasets and their rows (an extraction task names its dataset in ``params``).
 
 Revision ID: 0006
-Revises: 0002_engine
+Revises: 0011
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006"
-down_revision = "0002_engine"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

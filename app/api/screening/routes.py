@@ -130,11 +130,15 @@ class ExportTask(MethodView):
     @blp.arguments(ExportArgsSchema, location="query")
     @blp.response(200, content_type="text/plain")
     def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
-        """Download the results as CSV or RIS (RIS re-imports into reference managers and Covidence)."""
+        """Download the results as CSV, XLSX or RIS (RIS re-imports into reference managers and Covidence)."""
         task = load_task(task_id)
         session = db.session()
+        body: str | bytes
         if args["format"] == "ris":
             body, mimetype = export_service.export_ris(session, task), "application/x-research-info-systems"
+        elif args["format"] == "xlsx":
+            body = export_service.export_xlsx(session, task)
+            mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         else:
             body, mimetype = export_service.export_csv(session, task), "text/csv"
         filename = f"litscreen-task-{task.id}.{args['format']}"

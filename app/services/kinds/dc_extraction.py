@@ -181,7 +181,8 @@ class DcExtractionKind(TaskKind):
                                                        .where(DcRecord.id.in_(context.item_ids)))}
         snapshot = dict(context.model_config)
         models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
-        extractor = RecordExtractor(models, chat_clients(snapshot, context.config), context.cache,
+        extractor = RecordExtractor(models, chat_clients(snapshot, context.config, context.engine),
+                                    context.cache,
                                     price_table(context.config), field_specs(context.params),
                                     int(context.params["dataset_id"]),
                                     llm_cache_ttl(context.config),

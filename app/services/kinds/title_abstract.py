@@ -24,6 +24,7 @@ from app.services.kinds.base import (
     TaskScope,
 )
 from app.services.kinds.registry import register
+from app.services.record_export import RECORD_COLUMNS, record_columns
 from app.services.record_screening import (
     DEFAULT_LLM_CACHE_TTL_SECONDS,
     LLM_CACHE_PREFIX,
@@ -77,6 +78,11 @@ def _models(task: ScreeningTask) -> list[str]:
     return [f"{m.get('provider')}:{m.get('model')}" for m in (task.model_config or {}).get("models", [])]
 
 
+def _record_column(index: int) -> Any:
+    """Reader of RECORD_COLUMNS[index] (abstract, type, sources, accession number, human label)."""
+    return lambda result, record: record_columns(record)[index]
+
+
 def _decision_of(model: str, key: str) -> Any:
     def value(result: ScreeningResult, _record: Any) -> Any:
         decision = next((d for d in result.decisions or [] if str(d.get("model")) == model), {})
@@ -127,7 +133,7 @@ class TitleAbstractKind(TaskKind):
                             exclusion_criteria=project.exclusion_criteria)
         records = {r.id: RecordText(literature_id=r.id, title=r.title or "", abstract=r.abstract) for r in rows}
         screener = build_screener(dict(context.model_config), context.config, context.cache, self.cache_prefix,
-                                  llm_cache_ttl(context.config))
+                                  llm_cache_ttl(context.config), limits_engine=context.engine)
         return TitleAbstractProcessor(screener, criteria, records)
 
     def export_columns(self, task: ScreeningTask) -> list[ExportColumn]:
@@ -140,6 +146,7 @@ class TitleAbstractKind(TaskKind):
             ExportColumn("journal", lambda r, rec: rec.journal or ""),
             ExportColumn("doi", lambda r, rec: rec.doi or ""),
             ExportColumn("pmid", lambda r, rec: rec.pmid or ""),
+            *(ExportColumn(header, _record_column(index)) for index, header in enumerate(RECORD_COLUMNS)),
             ExportColumn("decision", lambda r, rec: r.final_decision or ""),
             ExportColumn("llm_decision", lambda r, rec: r.llm_decision or ""),
             ExportColumn("has_conflict", lambda r, rec: str(r.has_conflict).lower()),
