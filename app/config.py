@@ -312,10 +312,20 @@ class FulltextSettings:
         return self.contexts().get(model_key, self.context_tokens)
 
 
+@dataclass(frozen=True)
+class DatasetSettings:
+    """Limits of one clinical dataset upload (``app/services/dc/reading.py``; 413 / 422 past them)."""
+
+    max_rows: int = env("DC_MAX_ROWS", 100_000, minimum=1)
+    max_uncompressed_bytes: int = env("DC_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024, minimum=1)
+    max_compression_ratio: int = env("DC_MAX_COMPRESSION_RATIO", 200, minimum=1)
+    max_sheet_cells: int = env("DC_MAX_SHEET_CELLS", 50_000_000, minimum=1)
+
+
 GROUP_TYPES: dict[str, type] = {
     "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
     "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "fulltext": FulltextSettings,
-    "api": ApiSettings,
+    "api": ApiSettings, "datasets": DatasetSettings,
 }
 
 
@@ -332,6 +342,7 @@ class Settings:
     imports: ImportSettings = field(default_factory=ImportSettings)
     fulltext: FulltextSettings = field(default_factory=FulltextSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    datasets: DatasetSettings = field(default_factory=DatasetSettings)
     log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
 
     @classmethod

@@ -10,6 +10,8 @@ def register_blueprints(app: Flask, api: Api) -> None:
     """Register authentication and every resource blueprint."""
     from app.api.auth import register_auth
     from app.api.cache.routes import blp as cache_blp
+    from app.api.dc.datasets import blp as dc_datasets_blp
+    from app.api.dc.tasks import blp as dc_tasks_blp
     from app.api.duplicates.routes import blp as duplicates_blp
     from app.api.fulltexts.routes import blp as fulltexts_blp
     from app.api.health.routes import blp as health_blp
@@ -27,3 +29,5 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(reports_blp)
     api.register_blueprint(fulltexts_blp)
     api.register_blueprint(cache_blp)
+    api.register_blueprint(dc_datasets_blp)
+    api.register_blueprint(dc_tasks_blp)

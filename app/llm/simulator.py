@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from app.llm import fulltext_simulator
+from app.llm import sim_extraction
 from app.llm.relevance import relevance
 
 logger = logging.getLogger(__name__)
@@ -302,7 +303,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         elif fulltext_simulator.handles(messages):
             content = fulltext_simulator.answer(model, messages, knobs.wrong_quote_fields)
         else:
-            content = json.dumps(judge(model, first_user))
+            # task kinds with their own prompts answer first (None: not theirs), else the screening judgement
+            extraction = sim_extraction.answer(model, messages)
+            content = json.dumps(extraction if extraction is not None else judge(model, first_user))
         prompt_text = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         usage = {"prompt_tokens": _count_tokens(prompt_text), "completion_tokens": _count_tokens(content)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

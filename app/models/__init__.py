@@ -3,6 +3,7 @@
 from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
+from app.models.dc import DcDataset, DcRecord
 from app.models.fulltext import Fulltext
 from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
@@ -16,6 +17,8 @@ __all__ = [
     "Base",
     "CacheEntry",
     "Fulltext",
+    "DcDataset",
+    "DcRecord",
     "DuplicateDecision",
     "ImportBatch",
     "Literature",

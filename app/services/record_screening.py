@@ -161,14 +161,7 @@ class Screener:
 
     def close(self) -> None:
         """Stop the call threads, close HTTP clients and persist cache counters."""
-        self._pool.shutdown(wait=True)
-        for client in self.clients.values():
-            client.close()
-        if self.cache is not None:
-            try:
-                self.cache.flush_counters()
-            except Exception:  # noqa: BLE001 - counters are best effort; never fail a batch for them
-                logger.warning("could not persist cache counters", exc_info=True)
+        close_llm_calls(self._pool, self.clients, self.cache)
 
     def screen(self, criteria: Criteria, record: RecordText) -> RecordScreening:
         """Every model's decision and the combined outcome; LLMUnavailable only when a provider stays down."""
@@ -283,10 +276,21 @@ def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine |
     return get_cache(settings, engine if settings.cache.backend != "memory" else None)
 
 
+def close_llm_calls(pool: ThreadPoolExecutor, clients: Mapping[str, ChatClient], cache: Cache | None) -> None:
+    """End a batch's LLM work (any kind): stop the call threads, close HTTP clients, persist cache counters."""
+    pool.shutdown(wait=True)
+    for client in clients.values():
+        client.close()
+    if cache is not None:
+        try:
+            cache.flush_counters()
+        except Exception:
+            logger.warning("could not persist cache counters", exc_info=True)
+
+
 def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None,
                  limits_engine: Engine | None = None) -> dict[str, ChatClient]:
     """One chat client per provider of a task's model snapshot, with the configured retry policy (any kind).
-
     With ``limits_engine`` and ``LLM_LIMITS_SCOPE=fleet`` the providers' limits are shared by the whole fleet
     through that database; without one each process limits itself."""
     if not snapshot.get("models"):

@@ -8,6 +8,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from app.api import runs
 from app.api.auth import current_user
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
@@ -72,7 +73,7 @@ class TaskById(MethodView):
     @blp.response(200, TaskSchema)
     def get(self, task_id: int):  # type: ignore[no-untyped-def]
         """A task's status, counters, progress and ETA."""
-        return results_service.task_view(db.session(), load_task(task_id))
+        return runs.task_document(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/batches")
@@ -81,11 +82,7 @@ class TaskBatches(MethodView):
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """A task's batches: status, cursor, attempts and lease (the checkpoint rows)."""
-        task = load_task(task_id)
-        items, total = results_service.list_batches(db.session(), task, pagination_parameters.first_item,
-                                                    pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.batches_page(load_task(task_id), pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/cancel")
@@ -93,9 +90,7 @@ class CancelTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
-        session = db.session()
-        task = engine.cancel_task(engine.engine_context(current_app), session, load_task(task_id))
-        return results_service.task_view(session, task)
+        return runs.cancel(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/retry")
@@ -103,9 +98,7 @@ class RetryTask(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, task_id: int):  # type: ignore[no-untyped-def]
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
-        session = db.session()
-        task = engine.retry_task(engine.engine_context(current_app), session, load_task(task_id))
-        return results_service.task_view(session, task)
+        return runs.retry(load_task(task_id))
 
 
 @blp.route("/tasks/<int:task_id>/results")
@@ -115,12 +108,7 @@ class TaskResults(MethodView):
     @blp.paginate(**PAGINATE_ARGS)
     def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
         """A task's results; filter by decision (include, exclude, conflict, uncertain, failed), conflict, review."""
-        task = load_task(task_id)
-        items, total = results_service.list_results(
-            db.session(), task, results_service.ResultFilters(**filters), pagination_parameters.first_item,
-            pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+        return runs.results_page(load_task(task_id), filters, pagination_parameters)
 
 
 @blp.route("/tasks/<int:task_id>/export")

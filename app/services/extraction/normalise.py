@@ -45,7 +45,7 @@ def unit_registry() -> Any:
     """The process-wide ``pint`` registry (built once: it takes a few hundred ms)."""
     import pint
 
-    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    registry: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     registry.define("beats_per_minute = 1 / minute = bpm")
     registry.define("breaths_per_minute = 1 / minute")
     return registry

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 KIND_MODULES: tuple[str, ...] = (
     "app.services.kinds.title_abstract",
     "app.services.kinds.fulltext",
+    "app.services.kinds.dc_extraction",
 )
 
 _kinds: dict[str, TaskKind] = {}
