@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import socket
 import sys
 import threading
 import time
@@ -571,7 +570,7 @@ class Transport(sqla_transport.Transport):
         start = monotonic()
         while True:
             if _worker_shutting_down():
-                raise socket.timeout()  # a stopping worker starts nothing new; queued messages stay visible
+                raise TimeoutError()  # a stopping worker starts nothing new; queued messages stay visible
             self._ensure_listener()
             self._read_notifications()
             now = monotonic()
@@ -585,7 +584,7 @@ class Transport(sqla_transport.Transport):
                 pass
             elapsed = monotonic() - start
             if timeout is not None and elapsed >= timeout:
-                raise socket.timeout()
+                raise TimeoutError()
             wait = min(MAX_WAIT, max(0.0, self._next_full_poll - monotonic()))
             if timeout is not None:
                 wait = min(wait, timeout - elapsed)
@@ -684,7 +683,7 @@ class Transport(sqla_transport.Transport):
         declared = self.declared_queues[queue]
         logger.warning("broker queue %s had expired while consumed; declaring it again", queue)
         self.execute(UPSERT_QUEUE, {"queue": queue, "expires": declared["expires"], "ttl": declared["ttl"]})
-        for exchange, routing_key, arguments in self.state.queue_bindings(queue):
+        for exchange, routing_key, _arguments in self.state.queue_bindings(queue):
             exchange_type = self.state.exchanges.get(exchange, {}).get("type", "direct")
             pattern = None
             if exchange_type == "topic":

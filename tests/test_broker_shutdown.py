@@ -76,5 +76,6 @@ def test_a_stopping_worker_hands_back_a_message_it_fetched_but_did_not_start(
     assert celery_messages(database_url) == [(True, 1)]  # visible again at once, its delivery counted
 
     start_workers(processes, database_url, ["after-holder"], concurrency=1, **SHUTDOWN_ENV)
-    wait_for(lambda: executions(database_url, "finish", "sd-later"), 60, message="countdown task run by the next worker")
+    wait_for(lambda: executions(database_url, "finish", "sd-later"), 60,
+             message="countdown task run by the next worker")
     assert names(executions(database_url, "start", "sd-later")) == ["after-holder"]

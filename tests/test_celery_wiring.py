@@ -8,7 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from app import task_names
 from tests.support.processes import ProcessGroup
 

@@ -141,7 +141,7 @@ def seed_results(app, task_id: int) -> list[int]:
         plans = [("include", "include"), ("exclude", "exclude"), ("include", "exclude"), (None, "exclude"),
                  ("exclude", "exclude")]
         rows = []
-        for lit_id, (a, b) in zip(batch.literature_ids, plans * 100):
+        for lit_id, (a, b) in zip(batch.literature_ids, plans * 100, strict=False):
             failed = a is None
             final = None if failed else (a if a == b else "conflict")
             rows.append({

@@ -95,7 +95,8 @@ def prepare_database(instance: Path) -> tuple[str, str]:
     admin_url = embedded_server_url(instance)
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])
+        row = conn.execute("SHOW server_version").fetchone()
+        version = str(row[0]) if row else "unknown"
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     database_url = embedded_server_url(instance, DEMO_DATABASE)

@@ -72,22 +72,23 @@ def parse_bibtex(text: str) -> ParsedFile:
             block, (DuplicateFieldKeyBlock, DuplicateBlockKeyBlock)
         ):
             raise ImportRejected(
-                422, f"Malformed BibTeX: the entry starting on line {block.start_line + 1} cannot be parsed "
+                422, f"Malformed BibTeX: the entry starting on line {(block.start_line or 0) + 1} cannot be parsed "
                 f"({_first_line(block.error)})."
             )
         if isinstance(block, DuplicateFieldKeyBlock):
             key = getattr(block.ignore_error_block, "key", None) or "?"
             fields = sorted(block.duplicate_keys) if hasattr(block, "duplicate_keys") else []
             what = ", ".join(repr(f) for f in fields) or "a field"
-            parsed.skip(index, f"BibTeX entry '{key}' (line {block.start_line + 1}) repeats {what}; "
+            parsed.skip(index, f"BibTeX entry '{key}' (line {(block.start_line or 0) + 1}) repeats {what}; "
                         "fix the entry and import it again.")
             index += 1
             continue
+        entry: object = block
         if isinstance(block, DuplicateBlockKeyBlock):
             # bibtexparser leaves such blocks raw (no middleware ran): parse the entry on its own.
-            block = next(iter(_parse(block.raw).entries), block.ignore_error_block)
-        if isinstance(block, Entry):
-            parsed.records.append(entry_to_record(index, block))
+            entry = next(iter(_parse(block.raw or "").entries), block.ignore_error_block)
+        if isinstance(entry, Entry):
+            parsed.records.append(entry_to_record(index, entry))
             index += 1
     if index == 0:
         raise ImportRejected(422, "Malformed BibTeX: no entry found (expected entries like '@article{key, …}').")

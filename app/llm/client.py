@@ -13,8 +13,8 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -90,7 +90,7 @@ def parse_retry_after(value: str | None) -> float | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
 
 

@@ -75,9 +75,9 @@ def _note(result: ScreeningResult) -> str:
 
 def ris_entry(result: ScreeningResult, record: Literature) -> dict[str, Any]:
     """One RIS reference (rispy's field names) for a screened record."""
-    entry: dict[str, Any] = {"type_of_reference": "JOUR", "title": record.title,
-                             "notes": [_note(result)],
-                             "keywords": list(record.keywords or []) + [f"litscreen:{result.final_decision or 'failed'}"]}
+    keywords = [*(record.keywords or []), f"litscreen:{result.final_decision or 'failed'}"]
+    entry: dict[str, Any] = {"type_of_reference": "JOUR", "title": record.title, "notes": [_note(result)],
+                             "keywords": keywords}
     if record.abstract:
         entry["abstract"] = record.abstract
     if record.authors:

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -146,7 +146,7 @@ def start_screening(session: Session, project: Project, task_type: str = "title_
         raise NothingToScreen("The project has no records to screen; import some first.")
     size = chunk_size_for(task_type, batch_size)
     chunks = split_into_batches(ids, size)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     task = ScreeningTask(project_id=project.id, task_type=task_type, status="pending", total_items=len(ids),
                          total_batches=len(chunks), batch_size=size, model_config=snapshot, attempt=1,
                          created_at=now, updated_at=now)
@@ -906,7 +906,7 @@ def throughput(session: Session, task: ScreeningTask, window_seconds: float = 60
     """Items per second over the last ``window_seconds`` of this run (None before any item finished)."""
     if task.started_at is None:
         return None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     since = max(task.started_at, now - timedelta(seconds=window_seconds))
     elapsed = (now - since).total_seconds()
     if elapsed <= 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -123,7 +123,8 @@ def list_results(session: Session, task: ScreeningTask, filters: ResultFilters, 
 def iter_results(session: Session, task: ScreeningTask) -> Iterator[tuple[ScreeningResult, Literature]]:
     """Every result of the task with its record, in record order (for exports)."""
     query = _results_query(task, ResultFilters()).order_by(ScreeningResult.literature_id)
-    for result, record in session.execute(query.execution_options(yield_per=500)):
+    # unpacked: the signature promises plain (result, record) tuples, not SQLAlchemy Row objects
+    for result, record in session.execute(query.execution_options(yield_per=500)):  # noqa: UP028
         yield result, record
 
 
@@ -165,7 +166,7 @@ def review_result(session: Session, user: User, result: ScreeningResult, decisio
     result.review_decision = decision
     result.review_note = note
     result.reviewer_id = user.id
-    result.reviewed_at = datetime.now(timezone.utc)
+    result.reviewed_at = datetime.now(UTC)
     result.final_decision = decision
     result.manual_review_required = False
     session.commit()

@@ -63,7 +63,7 @@ def _reject(exc: ImportRejected) -> None:
 class Literatures(MethodView):
     @blp.response(200, LiteratureSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, pagination_parameters, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, pagination_parameters, project_id: int):
         """List a project's records (in import order)."""
         project = load_project(project_id)
         items, total = literature_service.list_literature(
@@ -76,7 +76,7 @@ class Literatures(MethodView):
     @blp.arguments(LiteratureFileSchema, location="files")
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
-    def post(self, body: dict[str, Any], files: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, body: dict[str, Any], files: dict[str, Any], project_id: int):
         """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV)."""
         project = load_project(project_id)
         config = current_app.config

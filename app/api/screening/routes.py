@@ -46,7 +46,7 @@ def load_task(task_id: int) -> ScreeningTask:
 class StartScreening(MethodView):
     @blp.arguments(StartScreeningSchema)
     @blp.response(202, TaskSchema)
-    def post(self, data, project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, data, project_id: int):
         """Start screening every record of the project (202: the run proceeds in the background)."""
         project = load_project(project_id)
         session = db.session()
@@ -63,7 +63,7 @@ class StartScreening(MethodView):
 class ProjectTasks(MethodView):
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, project_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, project_id: int, pagination_parameters):
         """List the project's screening tasks, newest first."""
         project = load_project(project_id)
         session = db.session()
@@ -76,7 +76,7 @@ class ProjectTasks(MethodView):
 @blp.route("/tasks/<int:task_id>")
 class TaskById(MethodView):
     @blp.response(200, TaskSchema)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """A task's status, counters, progress and ETA."""
         return results_service.task_view(db.session(), load_task(task_id))
 
@@ -85,7 +85,7 @@ class TaskById(MethodView):
 class TaskBatches(MethodView):
     @blp.response(200, BatchSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int, pagination_parameters):
         """A task's batches: status, cursor, attempts and lease (the checkpoint rows)."""
         task = load_task(task_id)
         items, total = results_service.list_batches(db.session(), task, pagination_parameters.first_item,
@@ -97,7 +97,7 @@ class TaskBatches(MethodView):
 @blp.route("/tasks/<int:task_id>/cancel")
 class CancelTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
         session = db.session()
         try:
@@ -110,7 +110,7 @@ class CancelTask(MethodView):
 @blp.route("/tasks/<int:task_id>/retry")
 class RetryTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         session = db.session()
         try:
@@ -125,7 +125,7 @@ class TaskResults(MethodView):
     @blp.arguments(ResultFilterSchema, location="query")
     @blp.response(200, ResultSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, filters, task_id: int, pagination_parameters):
         """A task's results; filter by decision (include, exclude, conflict, uncertain, failed), conflict, review."""
         task = load_task(task_id)
         items, total = results_service.list_results(
@@ -139,7 +139,7 @@ class TaskResults(MethodView):
 class ExportTask(MethodView):
     @blp.arguments(ExportArgsSchema, location="query")
     @blp.response(200, content_type="text/plain")
-    def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, args, task_id: int):
         """Download the results as CSV or RIS (RIS re-imports into reference managers and Covidence)."""
         task = load_task(task_id)
         session = db.session()
@@ -156,7 +156,7 @@ class ExportTask(MethodView):
 class ResultById(MethodView):
     @blp.arguments(ReviewInputSchema)
     @blp.response(200, ResultSchema)
-    def patch(self, data, result_id: int):  # type: ignore[no-untyped-def]
+    def patch(self, data, result_id: int):
         """Record a human review decision (include or exclude) with an optional note."""
         session = db.session()
         try:
