@@ -21,6 +21,8 @@ from werkzeug.serving import make_server
 
 from tests.support.processes import ProcessGroup
 
+pytestmark = pytest.mark.process  # every test runs the litscreen command
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SIM_MODELS = "sim:model-a,sim:model-b"
 
