@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.processes import free_port  # noqa: E402  (after the sys.path line above)
 from tests.support import database  # noqa: E402  (same provisioning as the test suite)
 
 TARGET_SECONDS = 10.0
@@ -86,12 +86,6 @@ def to_csv(records: list[dict]) -> bytes:
             "; ".join(r["keywords"]),
         ])
     return out.getvalue().encode("utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -31,7 +31,7 @@ from rich.console import Console
 from app.config import load_settings
 from app.demo import dataset, report
 from app.demo.prisma import PrismaCounts, prisma_svg
-from app.demo.stack import ChildProcess, DemoError, DemoStack, free_port
+from app.processes import ChildProcess, ProcessStack, ProcessStackError, free_port
 from app.terminal.client import ApiError, LitscreenClient
 from app.terminal.progress import TaskStalled, watch_task
 
@@ -46,6 +46,10 @@ DEMO_RECOVERY_ENV = {"LEASE_TTL_SECONDS": "10", "SWEEP_INTERVAL_SECONDS": "3", "
 # Variables that must not leak from the caller's shell into the demo's private stack.
 STRIPPED_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENING_MODELS", "SIM_BASE_URL",
                 "LLM_CACHE", "CACHE_BACKEND")
+
+
+class DemoError(ProcessStackError):
+    """The demo cannot go on; the message says why and where to look."""
 
 
 @dataclass
@@ -217,7 +221,7 @@ def shielded_from_interrupts(console: Console) -> Iterator[None]:
 class WorkerKiller:
     """Kills (SIGKILL, whole process tree) the worker holding a batch mid-way, then reports who resumes it."""
 
-    def __init__(self, client: LitscreenClient, stack: DemoStack, workers: list[ChildProcess], task_id: int,
+    def __init__(self, client: LitscreenClient, stack: ProcessStack, workers: list[ChildProcess], task_id: int,
                  min_cursor: int) -> None:
         self.client = client
         self.stack = stack
@@ -313,7 +317,7 @@ class Demo:
         self.console = console
         self.instance = (options.instance_dir or default_instance_dir()).resolve()
         self.out_dir = self.instance / "demo"
-        self.stack = DemoStack(self.out_dir / "logs")
+        self.stack = ProcessStack(self.out_dir / "logs")
         self.started = time.monotonic()
         self.api_url = ""
         self.flower_url: str | None = None

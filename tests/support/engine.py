@@ -123,4 +123,4 @@ def simulator_calls(simulator: Simulator) -> int:
 
 def logs(processes: ProcessGroup) -> str:
     """Every subprocess log (for assertion messages only; assertions read the database)."""
-    return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)  # type: ignore[attr-defined]
+    return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)

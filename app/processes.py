@@ -1,8 +1,10 @@
-"""The demo's child processes: started in their own process groups, watched, and always stopped.
+"""Child processes started, watched and always stopped: the one harness of the demo and the test suite.
 
-Each child runs in a new session (so a Ctrl-C at the terminal reaches only the demo, which then shuts the
+Each child runs in a new session (so a Ctrl-C at the terminal reaches only the parent, which then shuts the
 children down in order) with its output in ``<log_dir>/<name>.log``. On Linux each child also gets
-``PR_SET_PDEATHSIG`` so it is told to stop even if the demo itself is killed with ``kill -9``.
+``PR_SET_PDEATHSIG`` so it is told to stop even if the parent itself is killed with ``kill -9``.
+``litscreen demo`` (``app/demo/runner.py``) runs its stack on it, and the tests' ``processes`` fixture
+(``tests/support/processes.py``) their workers, beat, servers and simulators.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ logger = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
-class DemoError(Exception):
-    """The demo cannot go on; the message says why and where to look."""
+class ProcessStackError(Exception):
+    """A child the stack depends on died or did not become ready; the message says why and where to look."""
 
 
 def free_port() -> int:
@@ -48,7 +50,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 @dataclass
 class ChildProcess:
-    """One started child and what the demo knows about it."""
+    """One started child and what its parent knows about it."""
 
     name: str
     popen: subprocess.Popen
@@ -60,6 +62,22 @@ class ChildProcess:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        return self.popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to exit (``subprocess.TimeoutExpired`` after ``timeout``); its exit code."""
+        return self.popen.wait(timeout=timeout)
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child itself (not its descendants)."""
+        self.popen.send_signal(sig)
 
     def running(self) -> bool:
         return self.popen.poll() is None
@@ -84,8 +102,9 @@ class ChildProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-class DemoStack:
-    """Starts, checks and stops the demo's children (simulator, API, workers, beat, Flower)."""
+class ProcessStack:
+    """Starts, checks and stops a set of children (the demo's simulator, API, workers, beat and Flower; a test's
+    workers and servers)."""
 
     def __init__(self, log_dir: Path, cwd: Path | None = None) -> None:
         self.log_dir = log_dir
@@ -94,8 +113,10 @@ class DemoStack:
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, args: list[str], env: dict[str, str], essential: bool = True) -> ChildProcess:
-        """Start ``args`` in a new session, output to ``<log_dir>/<name>.log``."""
-        log_path = self.log_dir / f"{name}.log"
+        """Start ``args`` in a new session, output to ``<log_dir>/<name>.log`` (``<name>-2.log`` for a second
+        child of that name)."""
+        count = sum(1 for child in self.children if child.name == name)
+        log_path = self.log_dir / (f"{name}.log" if count == 0 else f"{name}-{count + 1}.log")
         with log_path.open("wb") as log:
             popen = subprocess.Popen(args, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
@@ -109,10 +130,10 @@ class DemoStack:
         return next(c for c in self.children if c.name == name)
 
     def check_alive(self) -> None:
-        """Raise DemoError naming the first essential child that exited unexpectedly, with its log's tail."""
+        """Raise ProcessStackError naming the first essential child that exited unexpectedly, with its log's tail."""
         for child in self.children:
             if child.essential and not child.killed_on_purpose and not child.running():
-                raise DemoError(f"{child.name} exited unexpectedly (exit code {child.popen.returncode}); "
+                raise ProcessStackError(f"{child.name} exited unexpectedly (exit code {child.popen.returncode}); "
                                 f"log {child.log_path}:\n{child.log_tail()}")
 
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str,
@@ -123,7 +144,7 @@ class DemoStack:
             self.check_alive()
             if time.monotonic() > deadline:
                 hint = f"; log {child.log_path}:\n{child.log_tail()}" if child else ""
-                raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}{hint}")
+                raise ProcessStackError(f"timed out after {timeout:.0f} s waiting for {what}{hint}")
             time.sleep(0.1)
 
     @staticmethod
@@ -141,7 +162,7 @@ class DemoStack:
                 pass
 
     def kill(self, child: ChildProcess) -> None:
-        """``kill -9`` the child and everything under it, on purpose (the --kill-a-worker demonstration)."""
+        """``kill -9`` the child and everything under it, on purpose (the demo's --kill-a-worker, crash tests)."""
         child.killed_on_purpose = True
         self.signal_group(child, signal.SIGKILL)
         try:
