@@ -43,6 +43,7 @@ class Database:
             pool_pre_ping=True,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout,
         )
         app.extensions["litscreen_db"] = self
 
