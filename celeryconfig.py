@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.app.backends import BACKEND_ALIASES
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -20,6 +21,9 @@ from app.config import Settings
 # transport from the URL scheme before the "+", so every process that loads this config gets the alias.
 BROKER_TRANSPORT_ALIAS = "litpg"
 TRANSPORT_ALIASES[BROKER_TRANSPORT_ALIAS] = "tasks.transport:Transport"
+# Celery's database result backend, on the application's connection pool instead of an engine of its own
+# (tasks/results.py); the URL keeps its ``db+`` scheme.
+BACKEND_ALIASES["db"] = "tasks.results:AppEngineDatabaseBackend"
 
 
 def broker_url_for(database_url: str) -> str:

@@ -67,6 +67,7 @@ def register_celery(app: Flask, settings: Settings) -> None:
                 return self.run(*args, **kwargs)
 
     celery.Task = FlaskTask
+    celery.flask_app = app  # the result backend (tasks/results.py) writes through this app's engine
     celery.set_default()
     app.extensions["celery"] = celery
 

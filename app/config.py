@@ -102,8 +102,10 @@ class DatabaseSettings:
     # migrations); defaults to DATABASE_URL
     direct_url: str | None = env("DATABASE_DIRECT_URL", secret=True)
     pooler: str = env("DATABASE_POOLER", "none", choices=DATABASE_POOLERS)
-    pool_size: int = env("DB_POOL_SIZE", 10, minimum=1)
-    max_overflow: int = env("DB_MAX_OVERFLOW", 20, minimum=0)
+    # per process, whatever its thread count: screening threads hold no connection while an LLM answers and share
+    # these for short statements (cache look-ups, checkpoints, the lease heartbeat, Celery's result writes)
+    pool_size: int = env("DB_POOL_SIZE", 2, minimum=1)
+    max_overflow: int = env("DB_MAX_OVERFLOW", 0, minimum=0)
     pool_timeout: float = env("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
     instance_dir: str | None = env("LITSCREEN_INSTANCE_DIR")
 
@@ -153,14 +155,14 @@ class EngineSettings:
     # 0 means max(lease_ttl, 2 × sweep_interval)
     dispatch_grace: float = env("DISPATCH_GRACE_SECONDS", 0.0, minimum=0)
     chord_interval: float = env("CHORD_UNLOCK_INTERVAL_SECONDS", 1.0, minimum=0.1)
-    # the Celery retry ladder of a batch whose LLM provider is down: base, 2×base, 4×base … (capped at 16×base)
+    # the Celery retry ladder of a batch whose LLM provider stays down: base, 2×base, 4×base … (capped at 16×base)
     retry_backoff: float = env("SCREENING_RETRY_BACKOFF_SECONDS", 60.0, minimum=1)
     max_retries: int = env("SCREENING_MAX_RETRIES", 3, minimum=0)
-    # a refused or dropped database connection is waited out: backoff up to db_wait_max_backoff (with jitter),
-    # for at most db_wait_seconds in all
+    # a refused or dropped database connection is waited out in place: backoff from 0.5 s up to db_wait_max_backoff
+    # (with jitter), for at most db_wait_seconds in all (app/services/engine/waits.py)
     db_wait_seconds: float = env("DB_WAIT_SECONDS", 600.0, minimum=0)
     db_wait_max_backoff: float = env("DB_WAIT_MAX_BACKOFF_SECONDS", 5.0, minimum=0.1)
-    # a batch holds ≤ 15 minutes of LLM time by design; the limit leaves room for a slow, retrying provider
+    # soft time limit of one screen_batch delivery (the hard limit is 5 minutes more)
     batch_soft_time_limit: float = env("SCREEN_BATCH_SOFT_TIME_LIMIT", 3 * 3600.0, minimum=1)
 
     def __post_init__(self) -> None:

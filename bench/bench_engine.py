@@ -162,13 +162,15 @@ def run_task(app: Any, project_id: int, batch_size: int | None) -> dict[str, Any
 
     from app.extensions import db
     from app.models import Project, ScreeningBatch, ScreeningTask
-    from app.services.screening import start_screening
+    from app.services.engine import engine_context, start_task
+    from app.services.kinds import TaskScope
 
     with app.app_context():
         session = db.session()
         project = session.get(Project, project_id)
         started = time.perf_counter()
-        task = start_screening(session, project, "title_abstract", batch_size)
+        task = start_task(engine_context(app), session, "title_abstract", TaskScope(project.owner_id, project.id),
+                          batch_size)
         task_id = task.id
         while True:
             session.expire_all()
@@ -263,8 +265,16 @@ def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, fl
     """(case, records in flight, CPU ms/record of this process, records/s) of ``Screener.screen`` alone."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from sqlalchemy import create_engine
+
     from app.db.migrate import upgrade
-    from app.services.record_screening import Criteria, RecordText, build_screener, model_config_snapshot
+    from app.services.record_screening import (
+        Criteria,
+        RecordText,
+        build_screener,
+        model_config_snapshot,
+        open_llm_cache,
+    )
 
     sim, sim_url = start_simulator(0.0, log_dir)
     admin = database.admin_url()
@@ -272,6 +282,7 @@ def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, fl
     rows: list[tuple[str, int, float, float]] = []
     try:
         upgrade(url)
+        engine = create_engine(url, pool_pre_ping=True)
         criteria = Criteria({"P": "healthcare professionals physicians nurses pharmacists",
                              "I": "nudges defaults reminders feedback choice architecture", "C": "usual care",
                              "O": "prescribing guideline adherence", "S": "randomised controlled trials"})
@@ -279,7 +290,7 @@ def llm_layer_run(records: int, log_dir: Path) -> list[tuple[str, int, float, fl
         def measure(case: str, cache: str, threads: int, items: list[Any], repeat: int = 1) -> None:
             config = {"SCREENING_MODELS": MODELS, "SIM_BASE_URL": sim_url, "SIM_MAX_CONCURRENCY": str(threads),
                       "LLM_CACHE": cache, "SQLALCHEMY_DATABASE_URI": url}
-            screener = build_screener(model_config_snapshot(config), config)
+            screener = build_screener(model_config_snapshot(config), config, open_llm_cache(config, engine))
             try:
                 for record in items[:50]:  # warm-up: connections, imports, compiled statements
                     screener.screen(criteria, record)

@@ -57,7 +57,7 @@ def run(base_url: str, concurrency: int, calls: int, rpm: int) -> dict:
     httpx.delete(f"{base_url}/stats").raise_for_status()
     config = {"SCREENING_MODELS": "sim:sim-a", "SIM_BASE_URL": base_url, "LLM_CACHE": "off",
               "SIM_MAX_CONCURRENCY": concurrency, "SIM_RPM": rpm, "SIM_TIMEOUT_SECONDS": 30}
-    screener = build_screener(model_config_snapshot(config), config)
+    screener = build_screener(model_config_snapshot(config), config, cache=None)  # LLM_CACHE=off
     records = load_records(calls)
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -21,7 +21,7 @@ from app import task_names
 from app.extensions import db
 
 
-@shared_task(name=task_names.PING)
+@shared_task(name=task_names.PING, soft_time_limit=30, time_limit=60)
 def ping(value: int) -> dict:
     """Echo ``value`` + 1 with the database's server version."""
     version = db.session().execute(text("SHOW server_version")).scalar_one()
@@ -40,7 +40,7 @@ def _record(phase: str, tag: str, worker: str) -> None:
     session.commit()
 
 
-@shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True)
+@shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True, soft_time_limit=600, time_limit=660)
 def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:
     """Record that this execution started, sleep, record that it finished (tests count the rows)."""
     worker = self.request.hostname or socket.gethostname()
@@ -50,7 +50,7 @@ def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:
     return worker
 
 
-@shared_task(name=task_names.DIAG_NOOP, ignore_result=True)
+@shared_task(name=task_names.DIAG_NOOP, ignore_result=True, soft_time_limit=30, time_limit=60)
 def noop(sent_at: float = 0.0, latency_file: str | None = None) -> None:
     """Do nothing; with ``latency_file``, append ``start-time publish→start-latency`` to that file."""
     if latency_file:
@@ -59,7 +59,7 @@ def noop(sent_at: float = 0.0, latency_file: str | None = None) -> None:
             handle.write(f"{now:.6f} {now - sent_at:.6f}\n")
 
 
-@shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True)
+@shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True, soft_time_limit=30, time_limit=60)
 def stop_own_worker(self, tag: str) -> str:
     """Ask this task's own worker for a warm shutdown (SIGTERM to its main process), then finish at once.
 

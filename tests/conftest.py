@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support import database
+from tests.support.cli import LiveServer
 from tests.support.engine import start_beat
 from tests.support.processes import ProcessGroup
 
@@ -146,6 +147,16 @@ def beat(processes: ProcessGroup, database_url: str):
     yield start
     for process in started:
         ProcessGroup.kill_tree(process)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The test app on a free loopback port (real HTTP, served from a thread)."""
+    server = LiveServer(app)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 PICOS = {

@@ -22,8 +22,10 @@ from tests.support.engine import (
     engine_env,
     query,
     result_count,
+    running_batch,
     scalar,
     sim,
+    sim_placeholder,
     simulator_calls,
     start_run,
     task_status,
@@ -34,17 +36,6 @@ from tests.support.processes import ProcessGroup, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_teardown")]
 
 CHECKPOINT_EVERY = 10
-
-
-def running_batch(database_url: str, task_id: int, min_cursor: int = 1) -> tuple | None:
-    """(batch_index, lease_owner pid) of a running batch past ``min_cursor`` items, if any."""
-    rows = query(database_url, "SELECT batch_index, lease_owner, cursor, size FROM screening_batches "
-                               "WHERE task_id = %s AND status = 'running' AND lease_owner IS NOT NULL "
-                               "AND cursor >= %s AND cursor < size ORDER BY batch_index", task_id, min_cursor)
-    if not rows:
-        return None
-    index, owner, _cursor, _size = rows[0]
-    return index, int(owner.split(":")[1])
 
 
 def worker_owning(workers: list, pid: int):
@@ -269,11 +260,6 @@ def test_a_batch_that_exhausts_its_retries_fails_and_retry_completes(app, client
     assert result_count(database_url, task["id"]) == 20
     assert simulator_calls(simulator) == 40
     assert scalar(database_url, "SELECT attempt FROM screening_tasks WHERE id = %s", task["id"]) == 2
-
-
-class sim_placeholder:  # noqa: N801 - a stand-in with the simulator's base_url for engine_env
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
 
 
 def test_a_message_lost_before_it_started_is_resent(app, client, auth, project_id, database_url: str,

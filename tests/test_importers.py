@@ -178,7 +178,7 @@ def test_unrecognised_labels_are_dropped_with_a_warning() -> None:
     assert "maybe" in parsed.warnings[0]
 
 
-def test_bibtex_duplicated_field_skips_only_that_entry() -> None:
+def test_bibtex_duplicated_field_keeps_the_entry_with_a_warning() -> None:
     text = r"""
 @article{good1,
   title = {M{\"u}ller's nudges},
@@ -194,15 +194,16 @@ def test_bibtex_duplicated_field_skips_only_that_entry() -> None:
 """
     parsed = parse_file("refs.bib", text.encode())
     assert parsed.format == "bibtex"
-    assert [r["title"] for r in parsed.records] == ["Müller's nudges", "Proceedings paper"]
-    assert [r["index"] for r in parsed.records] == [0, 2]
+    assert [r["title"] for r in parsed.records] == ["Müller's nudges", "First title", "Proceedings paper"]
+    assert [r["index"] for r in parsed.records] == [0, 1, 2]
     first = parsed.records[0]
     assert first["authors"] == ["Müller, Hans", "Doe, Jane"] and first["doi"] == "10.1000/abc"
     assert first["keywords"] == ["nudge", "default"] and first["source_id"] == "good1"
-    assert parsed.records[1]["journal"] == "Conf" and parsed.records[1]["pmid"] == "555"
-    assert len(parsed.skipped) == 1
-    assert parsed.skipped[0]["index"] == 1 and "twice" in parsed.skipped[0]["reason"]
-    assert "title" in parsed.skipped[0]["reason"]
+    assert parsed.records[1]["year"] == 2020
+    assert parsed.records[2]["journal"] == "Conf" and parsed.records[2]["pmid"] == "555"
+    assert parsed.records[2]["record_type"] == "conference_paper"
+    assert parsed.skipped == []
+    assert len(parsed.warnings) == 1 and "twice" in parsed.warnings[0] and "'title'" in parsed.warnings[0]
 
 
 def test_bibtex_entries_sharing_a_key_are_both_read() -> None:

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from app.cache import PostgresCache
+from app.extensions import db
 from app.llm.client import LLMUnavailable
 from app.services.record_screening import (
     PROMPT_VERSION,
@@ -22,6 +23,7 @@ from app.services.record_screening import (
     Screener,
     build_screener,
     model_config_snapshot,
+    open_llm_cache,
 )
 from tests.support.processes import ProcessGroup
 from tests.support.simulator import Simulator, start_simulator
@@ -57,7 +59,7 @@ def screen_all(app: Flask, config: dict[str, Any], items: list[RecordText]) -> l
 
     merged = {**app.config, **config}
     with app.app_context():
-        screener = build_screener(model_config_snapshot(merged), merged)
+        screener = build_screener(model_config_snapshot(merged), merged, open_llm_cache(merged, db.engine))
         try:
             with ThreadPoolExecutor(max_workers=min(8, screener.concurrency)) as pool:
                 return list(pool.map(lambda r: screener.screen(CRITERIA, r), items))
@@ -203,7 +205,7 @@ def test_a_provider_that_stays_down_raises_llm_unavailable_without_leaking_the_k
     assert SECRET not in caplog.text
     merged = {**app.config, **config}
     with app.app_context():
-        screener = build_screener(model_config_snapshot(merged), merged)
+        screener = build_screener(model_config_snapshot(merged), merged, open_llm_cache(merged, db.engine))
         try:
             assert SECRET not in repr(screener.clients["sim"].provider)
         finally:
@@ -218,9 +220,35 @@ def test_refused_requests_are_failed_items_and_redacted(app: Flask, simulator: S
     assert SECRET not in results[0].error
 
 
+def test_the_title_abstract_kind_screens_a_record_with_the_project_and_app_config(
+        app: Flask, simulator: Simulator, project_id: int) -> None:
+    from app.models import Literature
+    from app.services.kinds import BatchContext, get_kind
+
+    config = {**app.config, **sim_config(simulator)}
+    with app.app_context():
+        session = db.session()
+        literature = Literature(project_id=project_id, title=records(1)[0].title, abstract=records(1)[0].abstract,
+                                source_format="json", dedup_key="x")
+        session.add(literature)
+        session.commit()
+        context = BatchContext(task_id=0, batch_index=0, item_ids=[literature.id], project_id=project_id,
+                               model_config=model_config_snapshot(config), params={}, config=config,
+                               engine=db.engine, cache=open_llm_cache(config, db.engine))
+        processor = get_kind("title_abstract").open_processor(context)
+        try:
+            row = processor.process(literature.id)
+            assert processor.process(literature.id + 1000) is None  # not in the batch (deleted): nothing to record
+        finally:
+            processor.close()
+    assert row is not None and row.status == "success" and row.literature_id == literature.id
+    assert row.final_decision in {"include", "exclude", "conflict"} and row.llm_decision == row.final_decision
+    assert [d["model"] for d in row.decisions] == ["sim:sim-a", "sim:sim-b"]
+
+
 def test_screener_concurrency_is_bounded_by_the_providers(simulator: Simulator) -> None:
     config = sim_config(simulator, SIM_MAX_CONCURRENCY=3, CACHE_BACKEND="memory")
-    screener: Screener = build_screener(model_config_snapshot(config), config)
+    screener: Screener = build_screener(model_config_snapshot(config), config, open_llm_cache(config, None))
     try:
         assert screener.concurrency == 3
     finally:

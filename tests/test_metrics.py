@@ -54,13 +54,14 @@ def test_metrics_names_and_values_follow_the_work(app, client, database_url: str
     with app.app_context():
         session = db.session()
         task_id = session.execute(text(
-            "INSERT INTO screening_tasks (project_id, task_type, status, total_items, total_batches, batch_size, "
-            "model_config, processed_items, success_items, failed_items, conflict_items, prompt_tokens, "
+            "INSERT INTO screening_tasks (project_id, owner_id, task_type, status, total_items, total_batches, "
+            "batch_size, model_config, processed_items, success_items, failed_items, conflict_items, prompt_tokens, "
             "completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at) VALUES "
-            "(:p, 'title_abstract', 'running', 2, 1, 10, '{}', 0, 0, 0, 0, 0, 0, 0, 1, false, now(), now()) "
+            "(:p, (SELECT owner_id FROM projects WHERE id = :p), 'title_abstract', 'running', 2, 1, 10, '{}', "
+            "0, 0, 0, 0, 0, 0, 0, 1, false, now(), now()) "
             "RETURNING id"), {"p": project_id}).scalar_one()
         session.execute(text(
-            "INSERT INTO screening_batches (task_id, batch_index, literature_ids, size, status, cursor, attempts, "
+            "INSERT INTO screening_batches (task_id, batch_index, item_ids, size, status, cursor, attempts, "
             "lease_expires_at) VALUES (:t, 0, '{}', 2, 'running', 0, 3, now() - interval '1 minute')"),
             {"t": task_id})
         for n in range(2):
@@ -69,9 +70,9 @@ def test_metrics_names_and_values_follow_the_work(app, client, database_url: str
                 "VALUES (:p, :t, '{}', '{}', 'json', :k, now()) RETURNING id"),
                 {"p": project_id, "t": f"record {n}", "k": f"key {n}"}).scalar_one()
             session.execute(text(
-                "INSERT INTO screening_results (task_id, literature_id, batch_index, decisions, has_conflict, "
+                "INSERT INTO screening_results (task_id, item_id, literature_id, batch_index, decisions, has_conflict, "
                 "manual_review_required, status, prompt_tokens, completion_tokens, cost_estimate, duration_ms, "
-                "created_at) VALUES (:t, :l, 0, CAST(:d AS jsonb), false, false, 'success', 0, 0, 0, 1500, now())"),
+                "created_at) VALUES (:t, :l, :l, 0, CAST(:d AS jsonb), false, false, 'success', 0, 0, 0, 1500, now())"),
                 {"t": task_id, "l": literature_id, "d": json.dumps(decisions)})
         session.execute(text(
             "INSERT INTO celery_taskmeta (task_id, status, name, result, date_done) VALUES "

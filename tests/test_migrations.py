@@ -43,3 +43,44 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_the_engine_migration_backfills_owner_item_and_the_machines_decision(admin_database_url: str) -> None:
+    """Rows written before ``0002_engine``: ``item_id`` from the record, ``owner_id`` from the project, and
+    ``llm_decision`` recomputed under the task's rule for reviewed rows (a review overwrote final_decision)."""
+    url = database.create_database(admin_database_url)
+    try:
+        upgrade(url, "0005")
+        with psycopg.connect(database.conninfo(url), autocommit=True) as conn:
+            user = conn.execute("INSERT INTO users (name, created_at) VALUES ('u', now()) "
+                                "RETURNING id").fetchone()[0]
+            project = conn.execute("INSERT INTO projects (name, picos, owner_id, created_at, updated_at) VALUES "
+                                   "('p', '{}', %s, now(), now()) RETURNING id", (user,)).fetchone()[0]
+            task = conn.execute(
+                "INSERT INTO screening_tasks (project_id, task_type, status, total_items, total_batches, batch_size, "
+                "model_config, processed_items, success_items, failed_items, conflict_items, prompt_tokens, "
+                "completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at) VALUES "
+                "(%s, 'title_abstract', 'completed', 2, 1, 10, '{\"decision_rule\": \"majority\"}', 2, 2, 0, 1, 0, 0, "
+                "0, 1, false, now(), now()) RETURNING id", (project,)).fetchone()[0]
+            decisions = ('[{"model": "a", "decision": "include"}, {"model": "b", "decision": "include"}, '
+                         '{"model": "c", "decision": "exclude"}]')
+            for n, (final, review) in enumerate((("exclude", "exclude"), ("conflict", None))):
+                record = conn.execute(
+                    "INSERT INTO literature (project_id, title, authors, keywords, source_format, dedup_key, "
+                    "created_at) VALUES (%s, %s, '{}', '{}', 'json', %s, now()) RETURNING id",
+                    (project, f"r{n}", f"k{n}")).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO screening_results (task_id, literature_id, batch_index, decisions, final_decision, "
+                    "has_conflict, manual_review_required, status, prompt_tokens, completion_tokens, cost_estimate, "
+                    "review_decision, created_at) VALUES (%s, %s, 0, %s, %s, true, false, 'success', 0, 0, 0, %s, "
+                    "now())", (task, record, decisions, final, review))
+        upgrade(url)
+        with psycopg.connect(database.conninfo(url), autocommit=True) as conn:
+            rows = conn.execute("SELECT item_id = literature_id, review_decision, final_decision, llm_decision "
+                                "FROM screening_results ORDER BY id").fetchall()
+            owner = conn.execute("SELECT owner_id FROM screening_tasks WHERE id = %s", (task,)).fetchone()[0]
+        # reviewed: 2 of 3 models include → the machine said include (the old export said "conflict")
+        assert rows == [(True, "exclude", "exclude", "include"), (True, None, "conflict", "conflict")]
+        assert owner == user
+    finally:
+        database.drop_database(admin_database_url, url)

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.chunking import CHUNK_STRATEGIES, chunk_size_for, recommend_chunk_size, split_into_batches
+from app.services.engine.runs import split_into_batches
+from app.services.kinds import KindInputError, get_kind, task_types
+from app.services.kinds.base import ChunkStrategy, recommend_chunk_size
 
 
 def test_strategies_per_task_kind() -> None:
-    sizes = {kind: strategy.batch_size for kind, strategy in CHUNK_STRATEGIES.items()}
-    assert sizes == {"title_abstract": 100, "full_text": 50, "clinical_extraction": 50, "statistics": 5000}
-    assert chunk_size_for("title_abstract") == 100
-    assert chunk_size_for("title_abstract", requested=7) == 7
+    assert "title_abstract" in task_types()
+    strategy = get_kind("title_abstract").chunk
+    assert (strategy.batch_size, strategy.seconds_per_item) == (100, 7.0)
+    assert strategy.size_for(10_000) == 100
+    assert strategy.size_for(10_000, requested=7) == 7
+    assert strategy.size_for(40) == 40            # never bigger than the run
+    with pytest.raises(KindInputError) as excinfo:
+        strategy.size_for(10, requested=0)
+    assert excinfo.value.field == "batch_size"
+    # a slow kind's default is capped by the 15-minute budget
+    assert ChunkStrategy(batch_size=500, seconds_per_item=30.0).size_for(10_000) == 30
 
 
 @pytest.mark.parametrize(("total", "seconds", "expected"), [

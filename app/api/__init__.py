@@ -10,6 +10,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     """Register authentication and every resource blueprint."""
     from app.api.auth import register_auth
     from app.api.cache.routes import blp as cache_blp
+    from app.api.duplicates.routes import blp as duplicates_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
@@ -19,5 +20,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(health_blp)
     api.register_blueprint(projects_blp)
     api.register_blueprint(literatures_blp)
+    api.register_blueprint(duplicates_blp)
     api.register_blueprint(screening_blp)
     api.register_blueprint(cache_blp)

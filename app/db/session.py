@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 ENGINE_KEY = "litscreen_db_engine"
+
+
+def name_connection(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Tag each connection with the process that opened it (``litscreen:<pid>`` in pg_stat_activity), so
+    connections can be counted per process; a name set in DATABASE_URL wins."""
+    cparams.setdefault("application_name", f"litscreen:{os.getpid()}")
 
 
 class Database:
@@ -38,13 +46,15 @@ class Database:
         from app.config import Settings
 
         settings = Settings.of(app.config).database
-        app.extensions[ENGINE_KEY] = create_engine(
+        engine = create_engine(
             app.config["SQLALCHEMY_DATABASE_URI"],
             pool_pre_ping=True,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
         )
+        event.listen(engine, "do_connect", name_connection)
+        app.extensions[ENGINE_KEY] = engine
         app.extensions["litscreen_db"] = self
 
         @app.teardown_appcontext

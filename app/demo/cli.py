@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from app.models.statuses import TaskStatus
 from app.terminal.client import ApiError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     except (ProcessStackError, ApiError) as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         sys.exit(1)
-    if summary.get("task_status") not in ("completed", "completed_with_errors"):
+    if summary.get("task_status") not in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS):
         console.print(f"[red]the screening task ended {summary.get('task_status')}[/red]")
         sys.exit(1)
 

@@ -10,15 +10,30 @@ import logging
 from app.importers.bibtex import parse_bibtex
 from app.importers.csv_records import parse_csv
 from app.importers.decoding import decode_upload
-from app.importers.detection import BIBTEX, CSV, FILE_FORMATS, MEDLINE, RIS, detect_format
+from app.importers.detection import (
+    BIBTEX,
+    CSV,
+    ENDNOTE_XML,
+    FILE_FORMATS,
+    MEDLINE,
+    RIS,
+    WOS,
+    WOS_TAB,
+    detect_format,
+)
+from app.importers.endnote_xml import parse_endnote_xml
 from app.importers.errors import ImportRejected
 from app.importers.medline import parse_medline
 from app.importers.parsed import ParsedFile
 from app.importers.ris import parse_ris
+from app.importers.wos import parse_wos_plain_text, parse_wos_tab_delimited
 
 logger = logging.getLogger(__name__)
 
-PARSERS = {RIS: parse_ris, MEDLINE: parse_medline, BIBTEX: parse_bibtex, CSV: parse_csv}
+PARSERS = {
+    RIS: parse_ris, MEDLINE: parse_medline, BIBTEX: parse_bibtex, CSV: parse_csv, WOS: parse_wos_plain_text,
+    WOS_TAB: parse_wos_tab_delimited, ENDNOTE_XML: parse_endnote_xml,
+}
 
 __all__ = ["FILE_FORMATS", "ImportRejected", "ParsedFile", "detect_format", "parse_file", "parse_text"]
 
@@ -30,7 +45,8 @@ def parse_text(filename: str, text: str) -> ParsedFile:
 
 
 def parse_file(filename: str, data: bytes) -> ParsedFile:
-    """Parse an uploaded export file (RIS, MEDLINE/.nbib, BibTeX or CSV) into normalised records."""
+    """Parse an uploaded export file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of Science, EndNote XML) into
+    normalised records."""
     decoded = decode_upload(data, filename)
     parsed = parse_text(filename, decoded.text)
     parsed.encoding = decoded.encoding

@@ -1,18 +1,23 @@
 """CSV (and TSV) exports read with the standard library: header variants of Scopus, Embase, IEEE Xplore, Web of
-Science-like tools and ``title, abstract, label_included`` validation sets. An optional human label column is
-kept as ``include`` / ``exclude``."""
+Science-like tools, Cochrane CENTRAL, EBSCOhost, litscreen's own export and ``title, abstract, label_included``
+validation sets. An optional human label column is kept as ``include`` / ``exclude``; a document type column
+gives the record type; the source database comes from a database column, else from a recognised "Source"
+value, accession numbers or record links, else from the header's signature (Embase's "Emtree" columns, IEEE's
+"IEEE Terms")."""
 
 from __future__ import annotations
 
 import csv
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
+from app.importers import record_types, sources
 from app.importers.errors import ImportRejected
 from app.importers.normalise import (
+    clean_list,
     clean_text,
+    iter_lines,
     make_record,
     normalise_label,
     parse_year,
@@ -34,8 +39,21 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "doi": ("doi", "do"),
     "pmid": ("pubmedid", "pmid", "medlinepmid"),
     "keywords": ("authorkeywords", "keywords", "indexkeywords", "ieeeterms"),
-    "source_id": ("recordid", "eid", "pui", "accessionnumber", "embaseaccessionid", "id", "key"),
+    "source_id": ("accessionnumber", "eid", "centralid", "pui", "embaseaccessionid", "ut", "uniquewosid",
+                  "recordid", "id", "key"),
+    "record_type": ("recordtype", "documenttype", "publicationtype", "doctype", "dt", "type", "documentidentifier"),
+    "source_database": ("sourcedatabase", "databasename", "database"),
+    "links": ("plink", "link", "url", "openurllink", "pdflink"),
 }
+# Columns of litscreen's own CSV export (app/services/export.py)
+LITSCREEN_EXPORT_COLUMNS = ("literatureid", "llmdecision", "humanlabel", "accessionnumber")
+# Header signatures of exports that do not name their database in a column.
+HEADER_SIGNATURES = (
+    (("emtreemedicalindexterms",), sources.EMBASE),
+    (("ieeeterms",), sources.IEEE_XPLORE),
+    (("centralid",), sources.CENTRAL),
+    (("eid", "sourcetitle"), sources.SCOPUS),
+)
 # Human labels: the abstract-screening label is what title/abstract screening is compared against.
 LABEL_COLUMNS = (
     "labelabstractscreening", "labeltitleabstract", "labelincluded", "included", "include", "label",
@@ -78,7 +96,7 @@ def has_title_header(head: str) -> bool:
     return any(header_key(name) in COLUMN_ALIASES["title"] for name in header)
 
 
-def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int | None]:
+def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int | None, str | None, bool]:
     positions: dict[str, int] = {}
     for position, name in enumerate(header):
         positions.setdefault(header_key(name), position)
@@ -88,35 +106,23 @@ def _columns(header: list[str]) -> tuple[dict[str, list[int]], int | None, int |
     }
     label = next((positions[name] for name in LABEL_COLUMNS if name in positions), None)
     source = positions.get("source")
-    return columns, label, source
-
-
-def _iter_lines(text: str) -> Iterator[str]:
-    """Lines with their endings, lazily (io.StringIO would hold a 4-bytes-per-character copy of the file)."""
-    if "\n" not in text:
-        text = text.replace("\r", "\n")  # classic Mac line endings
-    start, length = 0, len(text)
-    while start < length:
-        end = text.find("\n", start)
-        if end == -1:
-            yield text[start:]
-            return
-        yield text[start:end + 1]
-        start = end + 1
+    signature = next((name for keys, name in HEADER_SIGNATURES if all(k in positions for k in keys)), None)
+    own_export = all(key in positions for key in LITSCREEN_EXPORT_COLUMNS)
+    return columns, label, source, signature, own_export
 
 
 def parse_csv(text: str) -> ParsedFile:
     """Parse CSV text into normalised records."""
     first = _first_line(text)
     delimiter = detect_delimiter(first)
-    reader = csv.reader(_iter_lines(text), delimiter=delimiter, strict=True)
+    reader = csv.reader(iter_lines(text), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
         if header is None:
             raise ImportRejected(422, "Malformed CSV: no header row.")
-        columns, label_column, source_column = _columns(header)
+        columns, label_column, source_column, signature, own_export = _columns(header)
         if not columns["title"]:
             found = ", ".join(repr(h) for h in header[:12]) + (" …" if len(header) > 12 else "")
             raise ImportRejected(
@@ -137,7 +143,8 @@ def parse_csv(text: str) -> ParsedFile:
                     f"header has {len(header)} (a stray delimiter or quote?).",
                 )
             parsed.records.append(
-                _row_to_record(index, row, columns, label_column, source_column, unrecognised_labels)
+                _row_to_record(index, row, columns, label_column, source_column, signature, own_export,
+                               unrecognised_labels)
             )
             index += 1
     except csv.Error as exc:
@@ -168,6 +175,8 @@ def _row_to_record(
     columns: dict[str, list[int]],
     label_column: int | None,
     source_column: int | None,
+    signature: str | None,
+    own_export: bool,
     unrecognised_labels: dict[str, int],
 ) -> dict[str, Any]:
     def value(field: str) -> str | None:
@@ -177,11 +186,18 @@ def _row_to_record(
         return None
 
     journal, year = value("journal"), parse_year(value("year"))
-    if source_column is not None and source_column < len(row) and (not journal or not year):
-        match = EMBASE_SOURCE.match(row[source_column].strip())
+    source_value = row[source_column].strip() if source_column is not None and source_column < len(row) else ""
+    if source_value and (not journal or not year):
+        match = EMBASE_SOURCE.match(source_value)
         if match:
             journal = journal or match.group("journal")
             year = year or int(match.group("year"))
+        elif not journal and not sources.recognise(source_value):
+            journal = source_value  # Cochrane CSV: "Source" is the journal
+    source_id = value("source_id")
+    # litscreen's own export lists every database: "Embase; PubMed"
+    named = (value("source_database") or "").split(sources.SOURCE_SEPARATOR)
+    source_database = sources.detect_source(named[:1], [source_value, source_id, value("links")]) or signature
     label = None
     if label_column is not None and label_column < len(row):
         label, recognised = normalise_label(row[label_column])
@@ -192,12 +208,16 @@ def _row_to_record(
         index,
         title=value("title"),
         abstract=value("abstract"),
-        authors=split_authors(value("authors")),
+        # litscreen's export joins authors with "; " (a single "Deshaies, Eric M" has no ';')
+        authors=clean_list((value("authors") or "").split(";")) if own_export else split_authors(value("authors")),
         year=year,
         journal=journal,
         doi=value("doi"),
         pmid=value("pmid"),
         keywords=_keywords(value("keywords")),
-        source_id=value("source_id"),
+        source_id=source_id,
         label=label,
+        record_type=record_types.from_label(value("record_type")),
+        source_database=source_database,
+        source_databases=[sources.detect_source([name]) for name in named[1:] if name.strip()],
     )

@@ -11,7 +11,13 @@ RIS = "ris"
 MEDLINE = "medline"
 BIBTEX = "bibtex"
 CSV = "csv"
-FILE_FORMATS = (RIS, MEDLINE, BIBTEX, CSV)
+WOS = "wos"
+WOS_TAB = "wos_tab"
+ENDNOTE_XML = "endnote_xml"
+FILE_FORMATS = (RIS, MEDLINE, BIBTEX, CSV, WOS, WOS_TAB, ENDNOTE_XML)
+# Content checks in this order: the WoS formats before CSV (a WoS tab-delimited header is also a TSV header
+# with a "TI" column) and before MEDLINE (whose "TI  - " signature a WoS file lacks, but be safe).
+CONTENT_ORDER = (WOS, WOS_TAB, ENDNOTE_XML, RIS, MEDLINE, BIBTEX, CSV)
 
 EXTENSIONS = {
     ".ris": RIS,
@@ -21,6 +27,7 @@ EXTENSIONS = {
     ".bibtex": BIBTEX,
     ".csv": CSV,
     ".tsv": CSV,
+    ".xml": ENDNOTE_XML,
 }
 SNIFF_CHARS = 65536
 
@@ -45,6 +52,18 @@ def looks_like(file_format: str, head: str) -> bool:
         from app.importers.csv_records import has_title_header
 
         return has_title_header(head)
+    if file_format == WOS:
+        from app.importers.wos import looks_like_plain_text
+
+        return looks_like_plain_text(head)
+    if file_format == WOS_TAB:
+        from app.importers.wos import looks_like_tab_delimited
+
+        return looks_like_tab_delimited(head)
+    if file_format == ENDNOTE_XML:
+        from app.importers.endnote_xml import looks_like_endnote_xml
+
+        return looks_like_endnote_xml(head)
     return False
 
 
@@ -53,9 +72,9 @@ def detect_format(filename: str, text: str) -> str:
     shows, else the extension's (its parser then reports what is wrong); 415 when neither tells."""
     by_name = EXTENSIONS.get(PurePath(filename or "").suffix.lower())
     head = text[:SNIFF_CHARS]
-    if by_name and looks_like(by_name, head):
+    if by_name and by_name != CSV and looks_like(by_name, head):
         return by_name
-    for candidate in (RIS, MEDLINE, BIBTEX, CSV):
+    for candidate in CONTENT_ORDER:
         if candidate != by_name and looks_like(candidate, head):
             return candidate
     if by_name:
@@ -63,5 +82,6 @@ def detect_format(filename: str, text: str) -> str:
     raise ImportRejected(
         415,
         f"Unrecognised file format for '{filename}': expected RIS (.ris), PubMed MEDLINE (.nbib/.txt), "
-        "BibTeX (.bib) or CSV (.csv) with a title column.",
+        "BibTeX (.bib), CSV (.csv) with a title column, Web of Science plain text or tab-delimited "
+        "(savedrecs.txt) or EndNote XML (.xml).",
     )

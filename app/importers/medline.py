@@ -14,9 +14,11 @@ from typing import Any
 
 import nbib
 
+from app.importers import record_types
 from app.importers.errors import ImportRejected
-from app.importers.normalise import make_record, parse_year, text_lines, unique
+from app.importers.normalise import clean_list, make_record, parse_year, text_lines, unique
 from app.importers.parsed import ParsedFile
+from app.importers.sources import PUBMED
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +74,25 @@ def reference_to_record(index: int, ref: dict[str, Any]) -> dict[str, Any]:
         index,
         title=ref.get("title") or ref.get("transliterated_title"),
         abstract=ref.get("abstract"),
-        authors=unique(authors),
+        authors=clean_list(authors),
         year=parse_year(ref.get("publication_date")),
         journal=ref.get("journal") or ref.get("journal_abbreviated"),
         doi=ref.get("doi"),
         pmid=ref.get("pubmed_id"),
         keywords=unique([*keywords, *mesh]),
         source_id=ref.get("pubmed_id"),
+        record_type=_record_type(ref.get("publication_types") or []),
+        source_database=PUBMED,
     )
+
+
+def _record_type(publication_types: list[str]) -> str:
+    """MEDLINE publication types ("Journal Article", "Review", "Congress", "Preprint") → a record type; PubMed
+    holds journal articles unless a type says otherwise."""
+    for special in (record_types.CONFERENCE_PAPER, record_types.PREPRINT, record_types.BOOK_CHAPTER):
+        if any(record_types.from_label(kind) == special for kind in publication_types):
+            return special
+    return record_types.JOURNAL_ARTICLE
 
 
 def parse_medline(text: str) -> ParsedFile:

@@ -1,16 +1,18 @@
-"""Field normalisation shared by every parser: DOI, PMID, year, authors, labels and the per-project dedup key."""
+"""Field normalisation shared by every parser: DOI, PMID, year, authors, labels, the per-project dedup key and
+every key a record can be matched on (``match_keys``). Author lists keep their order and their repeats: two
+people may be written ``Li Y.``."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 DOI_PATTERN = re.compile(r"10\.\d{4,9}/\S+", re.IGNORECASE)
 YEAR_PATTERN = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|2100)(?!\d)")
-PMID_PATTERN = re.compile(r"^\s*(?:pmid:?\s*)?(\d{1,12})\s*$", re.IGNORECASE)
+PMID_PATTERN = re.compile(r"^\s*(?:(?:pmid|pubmed)(?: id)?:?\s*)?(\d{1,12})\s*$", re.IGNORECASE)
 MAX_DOI_LENGTH = 255
 MAX_SOURCE_ID_LENGTH = 255
 MAX_DEDUP_KEY_LENGTH = 600
@@ -19,12 +21,30 @@ INCLUDE_LABELS = {"1", "1.0", "include", "included", "yes", "y", "true", "releva
 EXCLUDE_LABELS = {"0", "0.0", "exclude", "excluded", "no", "n", "false", "irrelevant", "e"}
 
 # The fields of a normalised record (the Literature columns an import fills).
-RECORD_FIELDS = ("title", "abstract", "authors", "year", "journal", "doi", "pmid", "keywords", "source_id", "label")
+RECORD_FIELDS = (
+    "title", "abstract", "authors", "year", "journal", "doi", "pmid", "keywords", "source_id", "label",
+    "record_type", "source_database",
+)
+MAX_SOURCE_DATABASE_LENGTH = 200
 
 
 def text_lines(text: str) -> list[str]:
     """Lines split on LF, CRLF or CR only (``str.splitlines`` would also split inside a value at U+2028 etc.)."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """Lines with their endings, lazily (io.StringIO would hold a 4-bytes-per-character copy of the file)."""
+    if "\n" not in text:
+        text = text.replace("\r", "\n")  # classic Mac line endings
+    start, length = 0, len(text)
+    while start < length:
+        end = text.find("\n", start)
+        if end == -1:
+            yield text[start:]
+            return
+        yield text[start:end + 1]
+        start = end + 1
 
 
 def clean_text(value: Any) -> str | None:
@@ -98,14 +118,28 @@ def split_list(value: Any, separators: str = ";") -> list[str]:
     return unique(part for item in items for part in re.split(pattern, str(item)))
 
 
+def clean_list(values: Iterable[Any]) -> list[str]:
+    """Cleaned, non-empty strings in their order, repeats kept (author lists: two people may share a name)."""
+    return [text for text in (clean_text(value) for value in values) if text]
+
+
+INITIALS_ONLY = re.compile(r"^(?:[A-Z]\.?[ -]?){1,4}$")
+
+
 def split_authors(value: Any) -> list[str]:
-    """Authors from a list or a delimited string: ';' separates names when present, else ','."""
+    """Authors from a list or a delimited string: ';' separates names when present, else ',' (unless the parts
+    are "Surname, Initials" of one author: "Uno, Y."). Never de-duplicated."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
-        return unique(value)
+        return clean_list(value)
     text = str(value)
-    return split_list(text, ";" if ";" in text else ",")
+    if ";" in text:
+        return clean_list(text.split(";"))
+    parts = clean_list(text.split(","))
+    if any(INITIALS_ONLY.match(part) for part in parts[1:]):
+        return clean_list([text])
+    return parts
 
 
 def normalise_label(value: Any) -> tuple[str | None, bool]:
@@ -121,23 +155,45 @@ def normalise_label(value: Any) -> tuple[str | None, bool]:
     return None, False
 
 
+NON_WORD = re.compile(r"[\W_]+")
+
+
 def normalise_title(title: str) -> str:
     """Title for comparison: accents removed, case-folded, punctuation dropped, whitespace collapsed."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", stripped).split())
+    if not title.isascii():
+        decomposed = unicodedata.normalize("NFKD", title)
+        title = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(NON_WORD.sub(" ", title.casefold()).split())
 
 
-def dedup_key(doi: str | None, pmid: str | None, title: str, year: int | None) -> str:
-    """The per-project duplicate key: ``doi:…``, else ``pmid:…``, else ``title:<normalised title>|<year>``."""
-    if doi:
-        return f"doi:{doi}"
-    if pmid:
-        return f"pmid:{pmid}"
+def title_key(title: str, year: int | None) -> str:
+    """``title:<normalised title>|<year>`` (hashed when very long)."""
     key = f"title:{normalise_title(title)}|{year or ''}"
     if len(key) > MAX_DEDUP_KEY_LENGTH:
         key = "title-sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
     return key
+
+
+def dedup_key(doi: str | None, pmid: str | None, title: str, year: int | None) -> str:
+    """The record's primary duplicate key: ``doi:…``, else ``pmid:…``, else ``title:<normalised title>|<year>``."""
+    if doi:
+        return f"doi:{doi}"
+    if pmid:
+        return f"pmid:{pmid}"
+    return title_key(title, year)
+
+
+def match_keys(doi: str | None, pmid: str | None, title: str | None, year: int | None) -> list[str]:
+    """Every key a record is matched on: its DOI, its PMID and its normalised title + year (when it has a
+    title that is more than punctuation)."""
+    keys = []
+    if doi:
+        keys.append(f"doi:{doi}")
+    if pmid:
+        keys.append(f"pmid:{pmid}")
+    if title and normalise_title(title):
+        keys.append(title_key(title, year))
+    return keys
 
 
 def make_record(index: int, **fields: Any) -> dict[str, Any]:
@@ -146,7 +202,7 @@ def make_record(index: int, **fields: Any) -> dict[str, Any]:
         "index": index,
         "title": clean_text(fields.get("title")),
         "abstract": clean_text(fields.get("abstract")),
-        "authors": unique(fields.get("authors") or []),
+        "authors": clean_list(fields.get("authors") or []),
         "year": fields.get("year"),
         "journal": clean_text(fields.get("journal")),
         "doi": normalise_doi(fields.get("doi")),
@@ -154,5 +210,10 @@ def make_record(index: int, **fields: Any) -> dict[str, Any]:
         "keywords": unique(fields.get("keywords") or []),
         "source_id": (clean_text(fields.get("source_id")) or "")[:MAX_SOURCE_ID_LENGTH] or None,
         "label": fields.get("label"),
+        "record_type": fields.get("record_type"),
+        "source_database": (clean_text(fields.get("source_database")) or "")[:MAX_SOURCE_DATABASE_LENGTH] or None,
     }
+    # every database a record names (litscreen's own exports list several: "Embase; PubMed"), first = the above
+    others = [name[:MAX_SOURCE_DATABASE_LENGTH] for name in unique(fields.get("source_databases") or [])]
+    record["source_databases"] = unique([record["source_database"], *others]) if record["source_database"] else others
     return record

@@ -1,7 +1,12 @@
 """RIS (Scopus, Embase, Ovid, Zotero, EndNote …) read with rispy, after a structural pass that copes with real
 exports: a UTF-8 BOM (stripped while decoding), Ovid's numbered ``1.`` lines between records, CRLF, and
 repeated tags (Embase repeats SN). A record that starts before the previous one ended, or a file that stops
-inside a record, is malformed: the whole file is rejected rather than records being merged or cut."""
+inside a record, is malformed: the whole file is rejected rather than records being merged or cut.
+
+Identifiers live in different tags per database: the PubMed ID in ``AN`` (PubMed, EndNote from NLM), ``C2``
+(Scopus), ``C3`` (Cochrane: ``PUBMED 123``) or a PubMed URL (litscreen's own export); the DOI in ``DO``, ``L3``
+(EBSCOhost) or a DOI URL; the accession number in ``AN``, ``ID`` or EBSCOhost's ``N1 Accession Number: …``.
+litscreen's own export carries the human label as the keyword ``litscreen:label:<include|exclude>``."""
 
 from __future__ import annotations
 
@@ -11,14 +16,32 @@ from typing import Any
 
 import rispy
 
+from app.importers import record_types
 from app.importers.errors import ImportRejected
-from app.importers.normalise import make_record, normalise_doi, parse_year, split_list, text_lines, unique
+from app.importers.normalise import (
+    clean_list,
+    make_record,
+    normalise_doi,
+    normalise_label,
+    normalise_pmid,
+    parse_year,
+    split_list,
+    text_lines,
+)
 from app.importers.parsed import ParsedFile
+from app.importers.sources import SOURCE_SEPARATOR, detect_source
 
 logger = logging.getLogger(__name__)
 
 TAG_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
 DOI_URL = re.compile(r"doi\.org/|^10\.\d", re.IGNORECASE)
+PUBMED_URL = re.compile(r"(?:pubmed\.ncbi\.nlm\.nih\.gov|ncbi\.nlm\.nih\.gov/pubmed)/(\d{1,12})\b", re.IGNORECASE)
+COCHRANE_PUBMED = re.compile(r"\bPUBMED\s+(\d{1,12})\b", re.IGNORECASE)
+SCOPUS_EID = re.compile(r"[?&]eid=(2-s2\.0-\d+)", re.IGNORECASE)
+ACCESSION_NOTE = re.compile(r"Accession Number:\s*([^\s;]+)", re.IGNORECASE)
+LABEL_KEYWORD = "litscreen:label:"
+# Keywords litscreen's own RIS export adds (decisions and labels): not the record's own keywords.
+EXPORT_KEYWORD_PREFIX = "litscreen:"
 
 
 def split_records(text: str) -> list[tuple[int, list[str]]]:
@@ -59,53 +82,118 @@ def split_records(text: str) -> list[tuple[int, list[str]]]:
     return records
 
 
-def _first(entry: dict[str, Any], *names: str) -> Any:
+def _values(entry: dict[str, Any], *names: str) -> list[str]:
+    """Every value of the named fields, in order (rispy gives a repeated single tag as a list)."""
+    values: list[str] = []
     for name in names:
         value = entry.get(name)
-        if value:
-            return value
-    return None
+        if isinstance(value, (list, tuple)):
+            values.extend(str(v) for v in value if v)
+        elif value:
+            values.append(str(value))
+    return values
+
+
+def _first(entry: dict[str, Any], *names: str) -> Any:
+    return next(iter(_values(entry, *names)), None)
 
 
 def _unknown(entry: dict[str, Any], tag: str) -> list[str]:
     return list((entry.get("unknown_tag") or {}).get(tag, []))
 
 
+def _databases(entry: dict[str, Any]) -> list[str]:
+    return _values(entry, "name_of_database", "database_provider")
+
+
 def _pmid(entry: dict[str, Any]) -> str | None:
-    database = " ".join(unique([entry.get("name_of_database"), entry.get("database_provider")])).lower()
+    for url in _values(entry, "urls"):
+        match = PUBMED_URL.search(url)
+        if match:
+            return match.group(1)
+    for value in _values(entry, "custom3"):
+        match = COCHRANE_PUBMED.search(value)
+        if match:
+            return match.group(1)
+    database = " ".join(_databases(entry)).lower()
     if "scopus" in database:
-        return entry.get("custom2")  # Scopus puts the PubMed ID in C2
-    if "pubmed" in database or "medline" in database:
-        return entry.get("accession_number")
+        return normalise_pmid(_first(entry, "custom2"))  # Scopus puts the PubMed ID in C2
+    if "pubmed" in database or "medline" in database or database.strip() == "nlm":
+        return normalise_pmid(_first(entry, "accession_number"))
     return None
 
 
 def _doi(entry: dict[str, Any]) -> str | None:
-    doi = normalise_doi(entry.get("doi"))
-    if doi:
-        return doi
-    for url in entry.get("urls") or []:
-        if DOI_URL.search(url):
-            return normalise_doi(url)
+    for value in _values(entry, "doi"):
+        doi = normalise_doi(value)
+        if doi:
+            return doi
+    for value in [*_unknown(entry, "L3"), *_values(entry, "urls")]:
+        if DOI_URL.search(value):
+            doi = normalise_doi(value)
+            if doi:
+                return doi
     return None
+
+
+def _accession(entry: dict[str, Any]) -> str | None:
+    for note in _values(entry, "notes"):
+        match = ACCESSION_NOTE.search(note)
+        if match:
+            return match.group(1)
+    accession = _first(entry, "accession_number", "id") or next(iter(_unknown(entry, "U2")), None)
+    if accession:
+        return accession
+    for url in _values(entry, "urls"):  # Scopus: the EID is only in the record's URL
+        match = SCOPUS_EID.search(url)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _keywords_and_label(entry: dict[str, Any]) -> tuple[list[str], str | None]:
+    keywords, label = [], None
+    for keyword in split_list(_values(entry, "keywords")):
+        if keyword.lower().startswith(LABEL_KEYWORD):
+            label, _ = normalise_label(keyword[len(LABEL_KEYWORD):])
+        elif not keyword.lower().startswith(EXPORT_KEYWORD_PREFIX):
+            keywords.append(keyword)
+    return keywords, label
 
 
 def entry_to_record(index: int, entry: dict[str, Any]) -> dict[str, Any]:
     """A normalised record from one rispy entry."""
+    keywords, label = _keywords_and_label(entry)
+    named = [part for value in _databases(entry) for part in value.split(SOURCE_SEPARATOR)]
+    own_export = _is_export(entry)
+    abstracts = _values(entry, "abstract") or _values(entry, "notes_abstract")
+    source_id = _accession(entry)
     return make_record(
         index,
         title=_first(entry, "title", "primary_title"),
-        abstract=_first(entry, "abstract", "notes_abstract"),
-        authors=unique([*(entry.get("authors") or []), *(entry.get("first_authors") or [])]),
-        year=parse_year(entry.get("year"), entry.get("publication_year"), entry.get("date")),
+        # EBSCOhost splits the abstract over two AB lines (the second is the copyright notice)
+        abstract=" ".join(abstracts) or None,
+        authors=clean_list([*_values(entry, "authors"), *_values(entry, "first_authors")]),
+        year=parse_year(_first(entry, "year"), _first(entry, "publication_year"), _first(entry, "date")),
         journal=_first(
             entry, "alternate_title3", "secondary_title", "journal_name", "alternate_title2", "alternate_title1"
         ),
         doi=_doi(entry),
         pmid=_pmid(entry),
-        keywords=split_list(entry.get("keywords") or []),
-        source_id=_first(entry, "id", "accession_number") or next(iter(_unknown(entry, "U2")), None),
+        keywords=keywords,
+        source_id=source_id,
+        label=label,
+        record_type=record_types.from_ris(_first(entry, "type_of_reference")),
+        source_database=detect_source(named, [] if own_export else [source_id, *_values(entry, "urls",
+                                                                                         "file_attachments2")]),
+        # litscreen's export lists every database a record was found in ("DB  - Embase; PubMed") and only those
+        source_databases=[detect_source([name]) for name in named] if own_export else [],
     )
+
+
+def _is_export(entry: dict[str, Any]) -> bool:
+    """Whether the entry comes from litscreen's own RIS export (its decision keyword)."""
+    return any(k.lower().startswith(EXPORT_KEYWORD_PREFIX) for k in _values(entry, "keywords"))
 
 
 def parse_ris(text: str) -> ParsedFile:

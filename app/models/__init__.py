@@ -3,6 +3,7 @@
 from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
+from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
@@ -12,6 +13,8 @@ __all__ = [
     "ApiToken",
     "Base",
     "CacheEntry",
+    "DuplicateDecision",
+    "ImportBatch",
     "Literature",
     "Project",
     "ScreeningBatch",

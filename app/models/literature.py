@@ -1,4 +1,5 @@
-"""Bibliographic records of a project, deduplicated per project by ``dedup_key``."""
+"""Bibliographic records of a project, deduplicated per project (``dedup_key`` is the primary key of the record;
+imports also match on DOI, PMID and normalised title + year, see app/services/deduplication.py)."""
 
 from __future__ import annotations
 
@@ -29,4 +30,11 @@ class Literature(Base):
     source_id: Mapped[str | None] = mapped_column(String(255))
     label: Mapped[str | None] = mapped_column(String(20))
     dedup_key: Mapped[str] = mapped_column(String(600))
+    # journal_article, conference_paper, book_chapter, … (app/importers/record_types.py); None: not stated
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    # every database the record was found in, the first import's first (Scopus, PubMed, the user's label …)
+    source_databases: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    import_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

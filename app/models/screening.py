@@ -1,4 +1,9 @@
-"""Screening runs: the task, its checkpointed batches (with leases) and one result row per record."""
+"""Task runs of every kind: the task, its checkpointed batches (with leases) and one result row per item.
+
+A task covers items of one kind (``task_type``, see ``app/services/kinds/``): literature records for the
+literature kinds (which also fill ``literature_id``), dataset rows for clinical extraction. Statuses are the enums
+of ``app.models.statuses``, enforced by CHECK constraints.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -18,25 +24,36 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
+from app.models.statuses import BatchStatus, ResultStatus, TaskStatus, check_constraint_sql
 
-TASK_STATUSES = ("pending", "running", "completed", "completed_with_errors", "failed", "cancelled")
-FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
-BATCH_STATUSES = ("pending", "running", "done", "failed", "cancelled")
-TERMINAL_BATCH_STATUSES = ("done", "failed", "cancelled")
+
+def _project_owner(context: Any) -> int | None:
+    """Default ``owner_id``: the owner of the task's project (tasks without a project must name their owner)."""
+    project_id = context.get_current_parameters().get("project_id")
+    if project_id is None:
+        return None
+    return context.connection.scalar(text("SELECT owner_id FROM projects WHERE id = :id"), {"id": project_id})
 
 
 class ScreeningTask(Base):
     __tablename__ = "screening_tasks"
+    __table_args__ = (CheckConstraint(check_constraint_sql("status", TaskStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    # literature kinds belong to a project; other kinds (clinical extraction) only to their owner
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True,
+                                          default=_project_owner)
     task_type: Mapped[str] = mapped_column(String(40), default="title_abstract")
-    status: Mapped[str] = mapped_column(String(30), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(30), default=TaskStatus.PENDING, index=True)
+    # kind-specific parameters (e.g. an explicit item list, an extraction schema)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     total_items: Mapped[int] = mapped_column(Integer, default=0)
     total_batches: Mapped[int] = mapped_column(Integer, default=0)
     batch_size: Mapped[int] = mapped_column(Integer, default=100)
@@ -64,14 +81,15 @@ class ScreeningBatch(Base):
     __table_args__ = (
         UniqueConstraint("task_id", "batch_index"),
         Index("ix_screening_batches_status_lease", "status", "lease_expires_at"),
+        CheckConstraint(check_constraint_sql("status", BatchStatus), name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("screening_tasks.id", ondelete="CASCADE"), index=True)
     batch_index: Mapped[int] = mapped_column(Integer)
-    literature_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    item_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=BatchStatus.PENDING)
     cursor: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     celery_task_id: Mapped[str | None] = mapped_column(String(155), index=True)
@@ -89,20 +107,30 @@ class ScreeningBatch(Base):
 
 class ScreeningResult(Base):
     __tablename__ = "screening_results"
-    __table_args__ = (UniqueConstraint("task_id", "literature_id"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "item_id"),
+        CheckConstraint(check_constraint_sql("status", ResultStatus), name="status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("screening_tasks.id", ondelete="CASCADE"), index=True)
-    literature_id: Mapped[int] = mapped_column(ForeignKey("literature.id", ondelete="CASCADE"), index=True)
+    # the item's id within its kind (a literature id for literature kinds); unique per task
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    literature_id: Mapped[int | None] = mapped_column(ForeignKey("literature.id", ondelete="CASCADE"), index=True)
     batch_index: Mapped[int] = mapped_column(Integer)
     # one entry per model: {model, provider, decision, reason, confidence, picos, raw_response,
     #                        prompt_tokens, completion_tokens, cost, cached, error}
     decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # the machine's combined decision; never changed by a human review (final_decision is)
+    llm_decision: Mapped[str | None] = mapped_column(String(20))
     final_decision: Mapped[str | None] = mapped_column(String(20), index=True)
     has_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
     manual_review_required: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="success")  # success | failed
+    status: Mapped[str] = mapped_column(String(20), default=ResultStatus.SUCCESS)
     error: Mapped[str | None] = mapped_column(Text)
+    exclusion_reason: Mapped[str | None] = mapped_column(Text)
+    # per-field extraction output: {name: {value, evidence, page, agreed, by_model: {model: value}, verified}}
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_estimate: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0)

@@ -1,5 +1,7 @@
-"""Exports of a screening run: CSV (one row per record, one column group per model) and RIS.
+"""Exports of a run: CSV and XLSX (one row per item, the columns its task kind declares) and RIS (literature kinds).
 
+Literature kinds' columns carry the record's abstract, type, source databases, identifiers and human label
+(app/services/record_export.py), so users can join the file back to their database exports and re-import it.
 The RIS file is written with ``rispy`` so reference managers (Zotero, EndNote) and Covidence can re-import it:
 standard tags only, the screening decision and the models' reasons in a note (``N1``) and the decision as a
 keyword (``KW litscreen:include``) that those tools can filter on.
@@ -9,47 +11,44 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import rispy
+from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from app.models import Literature, ScreeningResult, ScreeningTask
-from app.services.screening_results import iter_results, machine_decision
+from app.services.kinds import get_kind
+from app.services.record_export import record_ris_fields
 
-EXPORT_FORMATS = ("csv", "ris")
-
-
-def _models(task: ScreeningTask) -> list[str]:
-    return [f"{m.get('provider')}:{m.get('model')}" for m in (task.model_config or {}).get("models", [])]
+EXPORT_FORMATS = ("csv", "ris", "xlsx")
 
 
-def _decision_by_model(result: ScreeningResult) -> dict[str, dict[str, Any]]:
-    return {str(d.get("model")): d for d in result.decisions or []}
+def _table(session: Session, task: ScreeningTask) -> Iterator[list[Any]]:
+    """The header, then one row per result, with the columns of the task's kind (CSV and XLSX rows)."""
+    kind = get_kind(task.task_type)
+    columns = kind.export_columns(task)
+    yield [column.header for column in columns]
+    for result, item in kind.export_items(session, task):
+        yield [column.value(result, item) for column in columns]
 
 
 def export_csv(session: Session, task: ScreeningTask) -> str:
     """The task's results as CSV text."""
-    models = _models(task)
-    header = ["literature_id", "title", "authors", "year", "journal", "doi", "pmid", "decision",
-              "llm_decision", "has_conflict", "manual_review_required", "review_decision", "review_note",
-              "status", "error"]
-    for model in models:
-        header += [f"{model} decision", f"{model} reason", f"{model} confidence"]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for result, record in iter_results(session, task):
-        by_model = _decision_by_model(result)
-        row = [record.id, record.title, "; ".join(record.authors or []), record.year or "", record.journal or "",
-               record.doi or "", record.pmid or "", result.final_decision or "", machine_decision(result) or "",
-               str(result.has_conflict).lower(), str(result.manual_review_required).lower(),
-               result.review_decision or "", result.review_note or "", result.status, result.error or ""]
-        for model in models:
-            decision = by_model.get(model, {})
-            row += [decision.get("decision") or "", decision.get("reason") or "",
-                    "" if decision.get("confidence") is None else decision.get("confidence")]
-        writer.writerow(row)
+    csv.writer(out).writerows(_table(session, task))
+    return out.getvalue()
+
+
+def export_xlsx(session: Session, task: ScreeningTask) -> bytes:
+    """The task's results as an Excel workbook (the CSV's columns, one sheet)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("results")
+    for row in _table(session, task):
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
     return out.getvalue()
 
 
@@ -75,25 +74,13 @@ def _note(result: ScreeningResult) -> str:
 
 def ris_entry(result: ScreeningResult, record: Literature) -> dict[str, Any]:
     """One RIS reference (rispy's field names) for a screened record."""
-    keywords = [*(record.keywords or []), f"litscreen:{result.final_decision or 'failed'}"]
-    entry: dict[str, Any] = {"type_of_reference": "JOUR", "title": record.title, "notes": [_note(result)],
-                             "keywords": keywords}
-    if record.abstract:
-        entry["abstract"] = record.abstract
-    if record.authors:
-        entry["authors"] = list(record.authors)
-    if record.year:
-        entry["year"] = str(record.year)
-    if record.journal:
-        entry["journal_name"] = record.journal
-    if record.doi:
-        entry["doi"] = record.doi
-    if record.pmid:
-        entry["accession_number"] = record.pmid
+    entry = record_ris_fields(record)
+    entry["notes"] = [_note(result)]
+    entry["keywords"].append(f"litscreen:{result.final_decision or 'failed'}")
     return entry
 
 
 def export_ris(session: Session, task: ScreeningTask) -> str:
-    """The task's results as RIS text."""
-    entries = [ris_entry(result, record) for result, record in iter_results(session, task)]
+    """The task's results as RIS text (literature kinds: each item is a record)."""
+    entries = [ris_entry(result, record) for result, record in get_kind(task.task_type).export_items(session, task)]
     return rispy.dumps(entries)

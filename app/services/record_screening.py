@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
+
 from app.cache import Cache, get_cache
 from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
@@ -40,7 +42,8 @@ DEFAULT_LLM_CACHE_TTL_SECONDS = 30 * 24 * 3600
 
 __all__ = [
     "PROMPT_VERSION", "Criteria", "LLMUnavailable", "ModelDecision", "NoModelsConfigured", "RecordScreening",
-    "RecordText", "Screener", "build_screener", "llm_cache_key", "model_config_snapshot",
+    "RecordText", "Screener", "build_screener", "llm_cache_key", "llm_cache_ttl", "model_config_snapshot",
+    "open_llm_cache",
 ]
 
 
@@ -103,14 +106,14 @@ class RecordScreening:
 
 
 def llm_cache_key(provider: str, model: str, prompt_version: str, messages: list[dict[str, str]],
-                  params: Mapping[str, Any]) -> str:
-    """``asl:llm:<sha256>`` of everything that determines the answer."""
+                  params: Mapping[str, Any], prefix: str = LLM_CACHE_PREFIX) -> str:
+    """``<prefix><sha256>`` (``asl:llm:…`` by default) of everything that determines the answer."""
     material = json.dumps(
         {"provider": provider, "model": model, "prompt_version": prompt_version, "messages": messages,
          "params": dict(params)},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     )
-    return LLM_CACHE_PREFIX + hashlib.sha256(material.encode()).hexdigest()
+    return prefix + hashlib.sha256(material.encode()).hexdigest()
 
 
 def model_config_snapshot(config: Mapping[str, Any] | Settings | None) -> dict:
@@ -137,7 +140,8 @@ class Screener:
 
     def __init__(self, models: list[ModelSpec], clients: dict[str, ChatClient], cache: Cache | None,
                  prices: Mapping[str, Mapping[str, float]], decision_rule: str = "unanimous",
-                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION) -> None:
+                 cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS, prompt_version: str = PROMPT_VERSION,
+                 cache_prefix: str = LLM_CACHE_PREFIX) -> None:
         self.models = models
         self.clients = clients
         self.cache = cache
@@ -145,6 +149,7 @@ class Screener:
         self.decision_rule = decision_rule
         self.cache_ttl = cache_ttl
         self.prompt_version = prompt_version
+        self.cache_prefix = cache_prefix
         self.concurrency = max(1, min(c.provider.max_concurrency for c in clients.values()))
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency * len(models),
                                         thread_name_prefix="llm-call")
@@ -168,8 +173,8 @@ class Screener:
         hits: dict[str, Any] = {}
         if self.cache is not None:
             # every model's key looked up in one round trip; the misses are called and written one by one
-            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS)
-                    for spec in self.models]
+            keys = [llm_cache_key(spec.provider, spec.model, self.prompt_version, messages, REQUEST_PARAMS,
+                                  self.cache_prefix) for spec in self.models]
             hits = self.cache.get_many(keys)
         results: list[ModelDecision | LLMUnavailable | None] = [None] * len(self.models)
         to_call: list[int] = []
@@ -254,8 +259,25 @@ class Screener:
                 "completion_tokens": completion_tokens, "cost": cost, "prompt_version": self.prompt_version}
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
-    """A Screener for a task's model snapshot; keys, limits and the cache come from ``config``."""
+def llm_cache_ttl(config: Mapping[str, Any] | Settings | None) -> float | None:
+    """How long LLM answers are cached (``LLM_CACHE_TTL_SECONDS``; 0: forever, i.e. None)."""
+    ttl = Settings.of(config).llm.cache_ttl
+    return ttl if ttl > 0 else None
+
+
+def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine | None) -> Cache | None:
+    """The process's cache for LLM answers (``CACHE_BACKEND``), or None when ``LLM_CACHE=off``."""
+    settings = Settings.of(config)
+    if not settings.llm.cache:
+        return None
+    return get_cache(settings, engine if settings.cache.backend != "memory" else None)
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
+    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
+    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
     models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
     if not models:
         raise NoModelsConfigured("the model snapshot names no models")
@@ -268,27 +290,5 @@ def build_screener(snapshot: dict, config: Mapping[str, Any]) -> Screener:
         provider = entry["provider"]
         if provider not in clients:
             clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
-    cache: Cache | None = None
-    if llm.cache:
-        cache = get_cache(settings, _engine_for(config) if settings.cache.backend != "memory" else None)
     return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
-                    llm.cache_ttl if llm.cache_ttl > 0 else None, snapshot.get("prompt_version") or PROMPT_VERSION)
-
-
-_engines: dict[str, Any] = {}
-
-
-def _engine_for(config: Mapping[str, Any]) -> Any:
-    """The current app's engine, or (outside an app context) one engine per database URL."""
-    from flask import has_app_context
-
-    if has_app_context():
-        from app.extensions import db
-
-        return db.engine
-    from sqlalchemy import create_engine
-
-    url = config["SQLALCHEMY_DATABASE_URI"]
-    if url not in _engines:
-        _engines[url] = create_engine(url, pool_pre_ping=True)
-    return _engines[url]
+                    cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

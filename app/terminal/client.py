@@ -18,7 +18,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "http://127.0.0.1:5000"
 API_PREFIX = "/api/v1"
-FINAL_TASK_STATUSES = ("completed", "completed_with_errors", "failed", "cancelled")
 
 
 class ApiError(Exception):
@@ -136,14 +135,21 @@ class LitscreenClient:
         """``POST /asl/projects/{id}/literatures`` with JSON records; answers ``{imported, duplicates, skipped}``."""
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", json={"records": records})
 
-    def import_file(self, project_id: int, path: Path) -> dict:
-        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected)."""
+    def import_file(self, project_id: int, path: Path, source: str | None = None) -> dict:
+        """``POST /asl/projects/{id}/literatures`` with the file as multipart ``file`` (format detected) and the
+        optional ``source`` label (the database searched); answers ``{imported, duplicates, skipped, format,
+        encoding, warnings, source_databases}``."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ApiError(f"cannot read {path}: {exc.strerror or exc}") from None
         files = {"file": (Path(path).name, data, "application/octet-stream")}
-        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files)
+        form = {"source": source} if source else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/literatures", files=files, data=form)
+
+    def projects(self) -> Iterator[dict]:
+        """``GET /asl/projects``: every project of the token's user."""
+        return self._pages(f"{API_PREFIX}/asl/projects")
 
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
@@ -177,7 +183,7 @@ class LitscreenClient:
         return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/cancel")
 
     def export(self, task_id: int, fmt: str = "csv") -> bytes:
-        """``GET /asl/tasks/{id}/export?format=csv|ris``: the file's bytes."""
+        """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
 
     def cache_stats(self) -> dict:

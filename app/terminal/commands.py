@@ -1,4 +1,5 @@
-"""The terminal client's commands: ``litscreen import``, ``screen``, ``watch``, ``export``.
+"""The terminal client's commands: ``litscreen projects create|list``, ``import``, ``screen``, ``watch``,
+``export``.
 
 None of them builds the Flask app of the CLI group: they talk HTTP to a running service
 (LITSCREEN_API_URL / LITSCREEN_TOKEN or --api-url / --token) through :mod:`app.terminal.client`.
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from app.models.statuses import TaskStatus
 from app.terminal.client import DEFAULT_API_URL, ApiError, LitscreenClient
 from app.terminal.progress import watch_task
 
@@ -51,17 +53,29 @@ def stderr_console() -> Console:
 @click.command("import")
 @click.argument("project_id", type=int)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", default=None, help="The database searched (e.g. Embase); replaces the detected source "
+              "database of every record (for PRISMA's per-database counts).")
 @api_options
-def import_command(project_id: int, file: Path, api_url: str | None, token: str | None) -> None:
-    """Import FILE (RIS, MEDLINE/.nbib, BibTeX or CSV; detected) into project PROJECT_ID."""
+def import_command(project_id: int, file: Path, source: str | None, api_url: str | None, token: str | None) -> None:
+    """Import FILE (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of Science, EndNote XML; detected) into PROJECT_ID.
+
+    Prints "imported N, duplicates D, skipped S" on stdout; the detected format, encoding, records per source
+    database and any warnings on stderr."""
     try:
         with make_client(api_url, token) as client:
-            answer = client.import_file(project_id, file)
+            answer = client.import_file(project_id, file, source=source)
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
     skipped = answer.get("skipped") or []
     click.echo(f"imported {answer.get('imported', 0)}, duplicates {answer.get('duplicates', 0)}, "
                f"skipped {len(skipped)}")
+    click.echo(f"format {answer.get('format')}, encoding {answer.get('encoding') or 'n/a'}", err=True)
+    sources = answer.get("source_databases") or {}
+    if sources:
+        click.echo("records per source database: " + ", ".join(f"{name} {count}" for name, count in sources.items()),
+                   err=True)
+    for warning in dict.fromkeys(answer.get("warnings") or []):
+        click.echo(f"warning: {warning}", err=True)
     for item in skipped[:20]:
         click.echo(f"  skipped record {item.get('index')}: {item.get('reason')}", err=True)
     if len(skipped) > 20:
@@ -112,10 +126,10 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     status = task.get("status")
     line = (f"task {task_id} {status}: {task.get('processed_items')}/{task.get('total_items')} records, "
             f"{task.get('conflict_items')} conflicts, {task.get('failed_items')} failed")
-    if status == "failed":
+    if status == TaskStatus.FAILED:
         console.print(f"[red]{line}[/red]" + (f" — {task['error']}" if task.get("error") else ""))
         sys.exit(EXIT_FAILED)
-    if status == "cancelled":
+    if status == TaskStatus.CANCELLED:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
     console.print(f"[green]{line}[/green]")
@@ -123,12 +137,12 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
 
 @click.command("export")
 @click.argument("task_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(["csv", "ris"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "ris", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="Write to this file instead of stdout.")
 @api_options
 def export_command(task_id: int, fmt: str, output: Path | None, api_url: str | None, token: str | None) -> None:
-    """Export the results of task TASK_ID as CSV or RIS."""
+    """Export the results of task TASK_ID as CSV, RIS or XLSX."""
     try:
         with make_client(api_url, token) as client:
             data = client.export(task_id, fmt)
@@ -142,7 +156,59 @@ def export_command(task_id: int, fmt: str, output: Path | None, api_url: str | N
         click.echo(f"wrote {len(data):,} bytes to {output}", err=True)
 
 
+@click.group("projects")
+def projects_group() -> None:
+    """Screening projects of the token's user (terminal client)."""
+
+
+@projects_group.command("create")
+@click.argument("name")
+@click.option("--picos-file", "picos_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON: {"picos": {"P": …, "I": …, "C": …, "O": …, "S": …}, "inclusion_criteria"?, '
+                   '"exclusion_criteria"?} (or just the PICOS object).')
+@api_options
+def projects_create(name: str, picos_file: Path, api_url: str | None, token: str | None) -> None:
+    """Create project NAME with the criteria in --picos-file; prints the project id on stdout."""
+    import json
+
+    try:
+        spec = json.loads(picos_file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {picos_file} as JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise click.ClickException(f"{picos_file} must hold a JSON object with 'picos'")
+    picos = spec.get("picos", spec if set(spec) & set("PICOS") else None)
+    if not isinstance(picos, dict):
+        raise click.ClickException(f"{picos_file} must hold 'picos': an object with P, I, C, O and S")
+    try:
+        with make_client(api_url, token) as client:
+            project = client.create_project(name, picos, spec.get("inclusion_criteria"),
+                                            spec.get("exclusion_criteria"))
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(project["id"])
+    click.echo(f"project {project['id']} '{project['name']}' created; import records with "
+               f"`litscreen import {project['id']} FILE`", err=True)
+
+
+@projects_group.command("list")
+@api_options
+def projects_list(api_url: str | None, token: str | None) -> None:
+    """List your projects: id, records, created, name (one per line, tab-separated)."""
+    try:
+        with make_client(api_url, token) as client:
+            projects = list(client.projects())
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    for project in projects:
+        click.echo(f"{project['id']}\t{project.get('literature_count', 0)}\t{(project.get('created_at') or '')[:10]}"
+                   f"\t{project['name']}")
+    if not projects:
+        click.echo("no projects yet: create one with `litscreen projects create NAME --picos-file F`", err=True)
+
+
 def register(main: click.Group) -> None:
     """Add the terminal client commands to the ``litscreen`` group."""
-    for command in (import_command, screen_command, watch_command, export_command):
+    for command in (import_command, screen_command, watch_command, export_command, projects_group):
         main.add_command(command)

@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from app.terminal.client import FINAL_TASK_STATUSES, ApiError, LitscreenClient
+from app.models.statuses import FINAL_TASK_STATUSES
+from app.terminal.client import ApiError, LitscreenClient
 
 logger = logging.getLogger(__name__)
 

@@ -124,3 +124,19 @@ def simulator_calls(simulator: Simulator) -> int:
 def logs(processes: ProcessGroup) -> str:
     """Every subprocess log (for assertion messages only; assertions read the database)."""
     return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)
+
+
+def running_batch(database_url: str, task_id: int, min_cursor: int = 1) -> tuple | None:
+    """(batch_index, lease_owner pid) of a running batch past ``min_cursor`` items, if any."""
+    rows = query(database_url, "SELECT batch_index, lease_owner, cursor, size FROM screening_batches "
+                               "WHERE task_id = %s AND status = 'running' AND lease_owner IS NOT NULL "
+                               "AND cursor >= %s AND cursor < size ORDER BY batch_index", task_id, min_cursor)
+    if not rows:
+        return None
+    index, owner, _cursor, _size = rows[0]
+    return index, int(owner.split(":")[1])
+
+
+class sim_placeholder:  # noqa: N801 - a stand-in with the simulator's base_url for engine_env
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url

@@ -15,6 +15,7 @@ from app.api.literatures.schemas import (
     LiteratureFileSchema,
     LiteratureImportSchema,
     LiteratureSchema,
+    LiteratureSourceFormSchema,
 )
 from app.api.pagination import PAGINATE_ARGS
 from app.api.projects.routes import load_project
@@ -74,10 +75,13 @@ class Literatures(MethodView):
 
     @blp.arguments(LiteratureImportSchema, location="json")
     @blp.arguments(LiteratureFileSchema, location="files")
+    @blp.arguments(LiteratureSourceFormSchema, location="form")
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
-    def post(self, body: dict[str, Any], files: dict[str, Any], project_id: int):
-        """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV)."""
+    def post(self, body: dict[str, Any], files: dict[str, Any], form: dict[str, Any],
+             project_id: int):
+        """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of
+        Science, EndNote XML)."""
         project = load_project(project_id)
         config = current_app.config
         upload = files.get("file")
@@ -88,6 +92,7 @@ class Literatures(MethodView):
                 summary = literature_service.import_file(
                     db.session(), project, filename, data,
                     max_bytes=_max_bytes(), max_records=int(config["MAX_IMPORT_RECORDS"]),
+                    source_label=form.get("source"),
                 )
             elif body.get("records") is not None:
                 literature_service.check_size(
@@ -95,7 +100,8 @@ class Literatures(MethodView):
                 )
                 records = body["records"]
                 literature_service.check_record_count(len(records), int(config["MAX_IMPORT_RECORDS"]), "records")
-                summary = literature_service.import_records(db.session(), project, records, "json")
+                summary = literature_service.import_records(db.session(), project, records, "json",
+                                                            source_label=body.get("source"))
             else:
                 api_abort(
                     422,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from app.importers.record_types import RECORD_TYPES
+
 LABELS = ("include", "exclude")
 
 
@@ -24,18 +26,35 @@ class LiteratureRecordSchema(Schema):
     keywords = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list, allow_none=True)
     source_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
     label = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LABELS))
+    record_type = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RECORD_TYPES))
+    source_database = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
 
 class LiteratureImportSchema(Schema):
-    """JSON import body: ``{"records": [...]}`` (or send a multipart ``file`` instead)."""
+    """JSON import body: ``{"records": [...], "source"?}`` (or send a multipart ``file`` instead)."""
 
     records = fields.List(fields.Nested(LiteratureRecordSchema), metadata={"description": "Records to import."})
+    source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200),
+                           metadata={"description": "The database searched (e.g. 'Embase'); replaces the "
+                                                    "source database of every record of this import."})
+
+
+class LiteratureSourceFormSchema(Schema):
+    """Multipart form fields next to the file (other fields are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200),
+                           metadata={"description": "The database searched (e.g. 'Embase'); replaces the "
+                                                    "detected source database of every record of the file."})
 
 
 class LiteratureFileSchema(Schema):
     """Multipart upload: an export file (RIS, PubMed MEDLINE/.nbib, BibTeX or CSV; detected)."""
 
-    file = Upload(metadata={"description": "RIS, MEDLINE (.nbib), BibTeX or CSV export."})
+    file = Upload(metadata={"description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science (plain text or "
+                                           "tab-delimited) or EndNote XML export."})
 
 
 class SkippedRecordSchema(Schema):
@@ -47,9 +66,12 @@ class ImportSummarySchema(Schema):
     imported = fields.Integer()
     duplicates = fields.Integer()
     skipped = fields.List(fields.Nested(SkippedRecordSchema))
-    format = fields.String(metadata={"description": "json, ris, medline, bibtex or csv"})
+    format = fields.String(metadata={"description": "json, ris, medline, bibtex, csv, wos, wos_tab or endnote_xml"})
     encoding = fields.String(allow_none=True)
     warnings = fields.List(fields.String())
+    batch_id = fields.Integer(allow_none=True, metadata={"description": "id of this import (PRISMA counts)"})
+    source_databases = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                   metadata={"description": "records identified per source database"})
 
 
 class LiteratureSchema(Schema):
@@ -64,6 +86,10 @@ class LiteratureSchema(Schema):
     pmid = fields.String(allow_none=True)
     keywords = fields.List(fields.String())
     source_format = fields.String()
-    source_id = fields.String(allow_none=True)
+    source_id = fields.String(allow_none=True, metadata={"description": "accession number in the source file"})
     label = fields.String(allow_none=True)
+    record_type = fields.String(allow_none=True)
+    source_database = fields.Function(lambda r: (r.source_databases or [None])[0], allow_none=True)
+    source_databases = fields.List(fields.String())
+    import_batch_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()

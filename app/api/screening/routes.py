@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -23,9 +23,10 @@ from app.api.screening.schemas import (
 )
 from app.extensions import db
 from app.models import ScreeningTask
+from app.services import engine
 from app.services import export as export_service
-from app.services import screening as engine
 from app.services import screening_results as results_service
+from app.services.kinds import KindInputError, NothingToProcess, TaskScope
 from app.services.record_screening import NoModelsConfigured
 
 logger = logging.getLogger(__name__)
@@ -47,14 +48,21 @@ class StartScreening(MethodView):
     @blp.arguments(StartScreeningSchema)
     @blp.response(202, TaskSchema)
     def post(self, data, project_id: int):
-        """Start screening every record of the project (202: the run proceeds in the background)."""
+        """Start screening the project's records (202: the run proceeds in the background)."""
         project = load_project(project_id)
         session = db.session()
+        params = {"literature_ids": data["literature_ids"]} if data.get("literature_ids") is not None else {}
+        scope = TaskScope(owner_id=project.owner_id, project_id=project.id, params=params)
         try:
-            task = engine.start_screening(session, project, data["task_type"], data.get("batch_size"))
+            task = engine.start_task(engine.engine_context(current_app), session, data["task_type"], scope,
+                                     data.get("batch_size"))
         except NoModelsConfigured as exc:
             api_abort(409, f"No screening models configured: {exc}")
-        except engine.ScreeningError as exc:
+        except KindInputError as exc:
+            session.rollback()
+            api_abort(422, str(exc), {"json": {exc.field: [str(exc)]}})
+        except (engine.ScreeningError, NothingToProcess) as exc:
+            session.rollback()
             api_abort(409, str(exc))
         return results_service.task_view(session, task)
 
@@ -101,7 +109,7 @@ class CancelTask(MethodView):
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
         session = db.session()
         try:
-            task = engine.cancel_task(session, load_task(task_id))
+            task = engine.cancel_task(engine.engine_context(current_app), session, load_task(task_id))
         except engine.ScreeningError as exc:
             api_abort(409, str(exc))
         return results_service.task_view(session, task)
@@ -114,7 +122,7 @@ class RetryTask(MethodView):
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         session = db.session()
         try:
-            task = engine.retry_task(session, load_task(task_id))
+            task = engine.retry_task(engine.engine_context(current_app), session, load_task(task_id))
         except engine.ScreeningError as exc:
             api_abort(409, str(exc))
         return results_service.task_view(session, task)
@@ -140,11 +148,15 @@ class ExportTask(MethodView):
     @blp.arguments(ExportArgsSchema, location="query")
     @blp.response(200, content_type="text/plain")
     def get(self, args, task_id: int):
-        """Download the results as CSV or RIS (RIS re-imports into reference managers and Covidence)."""
+        """Download the results as CSV, XLSX or RIS (RIS re-imports into reference managers and Covidence)."""
         task = load_task(task_id)
         session = db.session()
+        body: str | bytes
         if args["format"] == "ris":
             body, mimetype = export_service.export_ris(session, task), "application/x-research-info-systems"
+        elif args["format"] == "xlsx":
+            body = export_service.export_xlsx(session, task)
+            mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         else:
             body, mimetype = export_service.export_csv(session, task), "text/csv"
         filename = f"litscreen-task-{task.id}.{args['format']}"

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.services.chunking import MAX_REQUESTED_BATCH_SIZE, RUNNABLE_TASK_TYPES
+from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services.export import EXPORT_FORMATS
+from app.services.kinds import task_types
+from app.services.kinds.base import MAX_REQUESTED_BATCH_SIZE
 from app.services.screening_results import DECISION_FILTERS, REVIEW_DECISIONS, REVIEW_FILTERS
 
 
 class StartScreeningSchema(Schema):
-    task_type = fields.String(load_default="title_abstract", validate=validate.OneOf(RUNNABLE_TASK_TYPES))
+    task_type = fields.String(load_default="title_abstract", validate=validate.OneOf(task_types()))
     batch_size = fields.Integer(load_default=None, allow_none=True,
                                 validate=validate.Range(min=1, max=MAX_REQUESTED_BATCH_SIZE))
+    literature_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=None,
+                                 allow_none=True, validate=validate.Length(min=1))
 
 
 class TaskSchema(Schema):
     id = fields.Integer()
-    project_id = fields.Integer()
+    project_id = fields.Integer(allow_none=True)
     task_type = fields.String()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in TaskStatus]))
     total_items = fields.Integer()
     processed_items = fields.Integer()
     success_items = fields.Integer()
@@ -45,7 +49,7 @@ class TaskSchema(Schema):
 
 class BatchSchema(Schema):
     batch_index = fields.Integer()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in BatchStatus]))
     cursor = fields.Integer()
     size = fields.Integer()
     attempts = fields.Integer()
@@ -75,15 +79,20 @@ class ReviewSchema(Schema):
 class ResultSchema(Schema):
     id = fields.Integer()
     task_id = fields.Integer()
-    literature_id = fields.Integer()
+    item_id = fields.Integer()
+    literature_id = fields.Integer(allow_none=True)
     title = fields.String()
     decisions = fields.List(fields.Nested(ModelDecisionSchema))
+    llm_decision = fields.String(allow_none=True)
     final_decision = fields.String(allow_none=True)
     has_conflict = fields.Boolean()
     manual_review_required = fields.Boolean()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in ResultStatus]))
     error = fields.String(allow_none=True)
+    exclusion_reason = fields.String(allow_none=True)
     review = fields.Nested(ReviewSchema, allow_none=True)
+    # per-field extraction output of extraction kinds (``fields`` would shadow the marshmallow module here)
+    extracted_fields = fields.Dict(data_key="fields", attribute="fields", allow_none=True)
 
 
 class ResultFilterSchema(Schema):

@@ -1,0 +1,1 @@
+"""Possible duplicates of a project: listing, merging, dismissing; and its import history (PRISMA counts)."""
