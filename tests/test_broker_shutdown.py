@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from app import task_names
+from tests.support.broker import executions, query, start_workers
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_broker_transport import executions, query, start_workers
 
 # A visibility timeout far beyond every wait below: a message the stopping worker kept would stay invisible for
 # the whole test, so the new worker can only run it if the stopping worker handed it back.

@@ -9,8 +9,8 @@ import httpx
 
 from app import task_names
 from app.processes import free_port
+from tests.support.broker import BROKER_ENV, query, start_workers
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, query, start_workers
 
 AUTH = ("admin", "s3cret-flower")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 
 from app.services import maintenance
+from tests.support.broker import BROKER_ENV, query, start_workers
 from tests.support.database import conninfo
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, query, start_workers
 
 
 def execute(database_url: str, sql: str, params: tuple = ()) -> None:
