@@ -217,6 +217,8 @@ class LLMSettings:
     cache: bool = env("LLM_CACHE", True)
     cache_ttl: float = env("LLM_CACHE_TTL_SECONDS", 30 * 24 * 3600.0, minimum=0)  # 0: keep forever
     prices: str | None = env("LLM_PRICES")  # JSON {"provider:model": {"input": USD, "output": USD}} per 1M tokens
+    # provider limits shared by every worker process through PostgreSQL, or applied by each process alone
+    limits_scope: str = env("LLM_LIMITS_SCOPE", "fleet", choices=("fleet", "process"))
     providers: Mapping[str, ProviderOverrides] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -261,9 +263,45 @@ class ImportSettings:
     max_records: int = env("MAX_IMPORT_RECORDS", 50_000, minimum=1)
 
 
+@dataclass(frozen=True)
+class FulltextSettings:
+    """Full texts: limits of an upload (one PDF, its pages, a ZIP), the models' context, the caches' lifetimes."""
+
+    max_pdf_bytes: int = env("FULLTEXT_MAX_PDF_BYTES", 50 * 1024 * 1024, minimum=1)
+    max_pages: int = env("FULLTEXT_MAX_PAGES", 300, minimum=1)
+    max_upload_bytes: int = env("FULLTEXT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+    max_zip_entries: int = env("FULLTEXT_MAX_ZIP_ENTRIES", 500, minimum=1)
+    max_zip_ratio: float = env("FULLTEXT_MAX_ZIP_RATIO", 100.0, minimum=1)
+    max_zip_uncompressed: int = env("FULLTEXT_MAX_ZIP_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024, minimum=1)
+    # tokens of one prompt; per model: JSON {"provider:model": tokens}
+    context_tokens: int = env("FULLTEXT_CONTEXT_TOKENS", 64000, minimum=1000)
+    model_context: str | None = env("FULLTEXT_MODEL_CONTEXT")
+    cache_ttl: float = env("FULLTEXT_CACHE_TTL_SECONDS", 3600.0, minimum=0)      # 0: keep forever
+    pdf_cache_ttl: float = env("PDF_CACHE_TTL_SECONDS", 30 * 24 * 3600.0, minimum=0)  # 0: keep forever
+
+    def __post_init__(self) -> None:
+        self.contexts()  # validates FULLTEXT_MODEL_CONTEXT
+
+    def contexts(self) -> dict[str, int]:
+        """``FULLTEXT_MODEL_CONTEXT`` as {"provider:model": tokens}; ConfigError when it is not that."""
+        if not self.model_context:
+            return {}
+        try:
+            table = json.loads(self.model_context)
+            if not isinstance(table, Mapping):
+                raise ValueError
+            return {str(key): int(value) for key, value in table.items()}
+        except (TypeError, ValueError):
+            raise ConfigError("FULLTEXT_MODEL_CONTEXT must be a JSON object of provider:model -> tokens") from None
+
+    def context_for(self, model_key: str) -> int:
+        """The context window (tokens) of ``provider:model`` for full texts."""
+        return self.contexts().get(model_key, self.context_tokens)
+
+
 GROUP_TYPES: dict[str, type] = {
     "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
-    "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings,
+    "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "fulltext": FulltextSettings,
 }
 
 
@@ -278,6 +316,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    fulltext: FulltextSettings = field(default_factory=FulltextSettings)
     log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
 
     @classmethod

@@ -74,6 +74,8 @@ def worker_env(database_url: str, sim_url: str, broker: str | None, concurrency:
     env = dict(os.environ)
     env.update({"DATABASE_URL": database_url, "SCREENING_MODELS": MODELS, "SIM_BASE_URL": sim_url,
                 "LLM_CACHE": "off", "SIM_MAX_CONCURRENCY": str(concurrency), "LOG_LEVEL": "WARNING",
+                # per-process limits: this bench measures the engine's scaling (bench_fleet_limits.py the fleet's)
+                "LLM_LIMITS_SCOPE": "process",
                 "PYTHONUNBUFFERED": "1"})
     if broker:
         env["CELERY_BROKER_URL"] = broker

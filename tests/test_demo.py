@@ -117,10 +117,27 @@ def test_prisma_svg_is_well_formed_and_shows_the_counts(demo_run) -> None:
     root = ET.parse(instance / "demo" / "prisma.svg").getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     texts = " | ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
-    assert f"n = {summary['screened']:,}" in texts
-    assert f"n = {summary['excluded']:,}" in texts
-    assert f"conflicts (models disagree): n = {summary['conflicts']:,}" in texts
+    prisma = summary["prisma"]
+    assert prisma["screening"]["records_screened"] == summary["screened"]
+    audited = summary["audit"]["reviewed"]
+    # the audited exclusions were decided by a human; the rest were marked ineligible by automation
+    assert prisma["screening"]["marked_ineligible_by_automation"] == summary["excluded"] - audited
+    assert f"automation tools (n = {summary['excluded'] - audited:,})" in texts
+    assert f"Records identified from databases (n = {summary['imported']:,})" in texts
     assert len(list(root.iter("{http://www.w3.org/2000/svg}rect"))) >= 7
+
+
+@pytest.mark.process
+def test_demo_prints_agreement_audit_and_methods_from_the_endpoints(demo_run) -> None:
+    _, instance, _ = demo_run
+    summary = json.loads((instance / "demo" / "summary.json").read_text())
+    agreement, audit = summary["agreement"], summary["audit"]
+    assert agreement["n"] == summary["screened"] and agreement["kappa"] is not None and agreement["ac1"] is not None
+    assert audit["reviewed"] == min(50, summary["excluded"])
+    # the demo's "human" is the data set's label: the missed includes are exactly the false negatives audited
+    assert 0 <= audit["missed_includes"] <= agreement["false_negative"]
+    assert audit["miss_rate_upper_95"] is not None and audit["miss_rate_upper_95"] > 0
+    assert "model-a (sim)" in summary["methods"] and "Clopper" in summary["methods"]
 
 
 @pytest.mark.process

@@ -11,9 +11,11 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from app.api.auth import register_auth
     from app.api.cache.routes import blp as cache_blp
     from app.api.duplicates.routes import blp as duplicates_blp
+    from app.api.fulltexts.routes import blp as fulltexts_blp
     from app.api.health.routes import blp as health_blp
     from app.api.literatures.routes import blp as literatures_blp
     from app.api.projects.routes import blp as projects_blp
+    from app.api.reports.routes import blp as reports_blp
     from app.api.screening.routes import blp as screening_blp
 
     register_auth(app)
@@ -22,4 +24,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(literatures_blp)
     api.register_blueprint(duplicates_blp)
     api.register_blueprint(screening_blp)
+    api.register_blueprint(reports_blp)
+    api.register_blueprint(fulltexts_blp)
     api.register_blueprint(cache_blp)

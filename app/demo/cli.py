@@ -46,8 +46,10 @@ class RecordsType(click.ParamType):
               help="Simulated LLM latency in seconds per call [default: 0; 0.2 with --kill-a-worker].")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Records per batch [default: about 12 "
               "batches].")
+@click.option("--fulltext", is_flag=True,
+              help="Then run full-text screening with 12-field extraction on the bundled open-access PDFs.")
 def demo_command(records: int | None, workers: int, concurrency: int, kill_a_worker: bool, keep: bool,
-                 latency: float | None, batch_size: int | None) -> None:
+                 latency: float | None, batch_size: int | None, fulltext: bool) -> None:
     """Run the whole pipeline on the bundled Nagtegaal 2019 review data with the LLM simulator.
 
     Starts a private PostgreSQL (under instance/), the simulator, real Celery workers, beat and the API; imports
@@ -62,7 +64,7 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
     options = DemoOptions(records=records, workers=workers, concurrency=concurrency, kill_a_worker=kill_a_worker,
-                          keep=keep, latency=latency, batch_size=batch_size)
+                          keep=keep, latency=latency, batch_size=batch_size, fulltext=fulltext)
     try:
         summary = run_demo(options, console)
     except KeyboardInterrupt:
@@ -73,6 +75,9 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
         sys.exit(1)
     if summary.get("task_status") not in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS):
         console.print(f"[red]the screening task ended {summary.get('task_status')}[/red]")
+        sys.exit(1)
+    if fulltext and (summary.get("fulltext") or {}).get("task_status") not in ("completed", "completed_with_errors"):
+        console.print(f"[red]the full-text task ended {(summary.get('fulltext') or {}).get('task_status')}[/red]")
         sys.exit(1)
 
 

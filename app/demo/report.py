@@ -186,14 +186,50 @@ def agreement_table(data: dict[str, Any]) -> Table:
     negatives = data["true_negative"] + data["false_positive"]
     table.add_row("recall", _pct(data["recall"]),
                   f"{data['true_positive']} of {positives} human includes sent to a human "
-                  f"({data['false_negative']} missed)")
+                  f"({data['false_negative']} missed) {_ci(data.get('recall_ci95'))}")
     table.add_row("specificity", _pct(data["specificity"]),
-                  f"{data['true_negative']} of {negatives} human excludes excluded")
+                  f"{data['true_negative']} of {negatives} human excludes excluded {_ci(data.get('specificity_ci95'))}")
     machine_excluded = data["true_negative"] + data["false_negative"]
     labelled = machine_excluded + data["true_positive"] + data["false_positive"]
     table.add_row("work saved", _pct(data["work_saved"]),
                   f"{machine_excluded} of {labelled} records need no human reading")
+    if "kappa" in data:
+        for name, key in (("Cohen's κ", "kappa"), ("Gwet's AC1", "ac1")):
+            value = data.get(key)
+            table.add_row(name, "–" if value is None else f"{value:.2f}", _ci(data.get(f"{key}_ci95"), pct=False))
     return table
+
+
+def flat_agreement(endpoint: dict[str, Any], results: int) -> dict[str, Any]:
+    """The agreement endpoint's answer in the demo's flat shape (the 2×2 counts beside the measures)."""
+    data = {**endpoint["confusion"]}
+    for key in ("n", "recall", "recall_ci95", "specificity", "specificity_ci95", "work_saved", "work_saved_ci95",
+                "kappa", "kappa_ci95", "ac1", "ac1_ci95"):
+        data[key] = endpoint.get(key)
+    data["unlabelled"] = results - int(endpoint["n"])
+    data["definition"] = AGREEMENT_DEFINITION
+    return data
+
+
+def _ci(interval: list[float] | None, pct: bool = True) -> str:
+    if not interval:
+        return ""
+    low, high = interval
+    return f"95 % CI {low * 100:.1f}–{high * 100:.1f} %" if pct else f"95 % CI {low:.2f} to {high:.2f}"
+
+
+def print_audit(console: Console, audit: dict[str, Any]) -> None:
+    """The audit of machine exclusions in one paragraph."""
+    if not audit.get("reviewed"):
+        console.print("[dim]Audit: no machine exclusion was audited.[/dim]")
+        return
+    console.print(f"[bold]Audit of machine exclusions[/bold] ({audit['reviewed']} of {audit['machine_excluded']} "
+                  f"sampled at random, decided by the review team's own labels): {audit['meaning']}")
+
+
+def print_methods(console: Console, text: str) -> None:
+    console.print("[bold]Methods paragraph[/bold] (GET …/tasks/{id}/methods):")
+    console.print(text)
 
 
 def print_agreement_definition(console: Console) -> None:

@@ -26,12 +26,11 @@ from rich.console import Console
 from app.config import load_settings
 from app.demo import dataset, report
 from app.demo.kill_a_worker import WorkerKiller
-from app.demo.prisma import PrismaCounts, prisma_svg
 from app.demo.stack import (
     DEMO_DATABASE,
     DEMO_RECOVERY_ENV,
     SCREENING_MODELS,
-    SIMULATED_MODELS,
+    DemoError,
     answers,
     child_env,
     create_demo_token,
@@ -42,14 +41,13 @@ from app.demo.stack import (
     shielded_from_interrupts,
     worker_command,
 )
-from app.processes import ProcessStack, ProcessStackError, free_port
+from app.processes import ProcessStack, free_port
 from app.terminal.client import ApiError, LitscreenClient
 from app.terminal.progress import TaskStalled, watch_task
 
 logger = logging.getLogger(__name__)
 
-class DemoError(ProcessStackError):
-    """The demo cannot go on; the message says why and where to look."""
+AUDIT_SAMPLE_SIZE = 50  # machine exclusions the demo audits (the "human" is the data set's own label)
 
 
 @dataclass
@@ -63,6 +61,7 @@ class DemoOptions:
     keep: bool = False
     latency: float | None = None       # simulator seconds per call; None = 0, or 0.2 with --kill-a-worker
     batch_size: int | None = None      # None = about 12 batches (more with --kill-a-worker)
+    fulltext: bool = False             # also run the full-text stage on the bundled PDFs
     instance_dir: Path | None = None
     stall_timeout: float = 180.0
 
@@ -209,7 +208,14 @@ class Demo:
             screening_seconds = time.monotonic() - screening_started
             self.step(f"task {task_id} {final['status']}")
             self._collect(client, simulator_url, records, imported, final, screening_seconds, killer)
-        self._print_summary()
+            self._print_summary()
+            if options.fulltext:
+                from app.demo.fulltext import run_fulltext_stage
+
+                self.summary["fulltext"] = run_fulltext_stage(client, console, self.step, self.out_dir, database_url,
+                                                              options.stall_timeout)
+                (self.out_dir / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n",
+                                                           encoding="utf-8")
 
     # -- results -------------------------------------------------------------------------------------------
 
@@ -237,11 +243,12 @@ class Demo:
         screened = int(final.get("total_items") or 0)
         counts = report.count_decisions([r.get("final_decision") for r in results])
         counts.failed += max(0, screened - len(results))  # a record without a result row has no decision
-        pairs = [(r.get("final_decision"), labels.get(int(r["literature_id"]))) for r in results]
-        agreement = report.agreement(pairs)
+        agreement = report.flat_agreement(client.agreement(task_id), len(results))
 
         csv_text = client.export(task_id, "csv").decode("utf-8")
         csv_text = with_label_column(csv_text, labels)
+        audit = self._audit(client, task_id, labels, counts.excluded)
+        methods = client.methods(task_id)
         stats = httpx.get(f"{simulator_url}/stats", timeout=5).json()
         cache_hits = None
         try:
@@ -254,12 +261,7 @@ class Demo:
         svg_path = self.out_dir / "prisma.svg"
         summary_path = self.out_dir / "summary.json"
         results_csv.write_text(csv_text, encoding="utf-8")
-        svg_path.write_text(prisma_svg(PrismaCounts(
-            identified=len(records), duplicates=int(imported["duplicates"]),
-            skipped=len(imported.get("skipped") or []), screened=screened, excluded=counts.excluded,
-            conflicts=counts.conflicts, failed=counts.failed, included=counts.included,
-            source=dataset.source_line(len(records)),
-            models=", ".join(SIMULATED_MODELS) + " (simulated)")), encoding="utf-8")
+        svg_path.write_bytes(client.prisma_svg(project_id))
         elapsed = time.monotonic() - self.started
         self.summary = {
             "dataset": dataset.DATASET_NAME,
@@ -289,7 +291,10 @@ class Demo:
             "screening_seconds": round(screening_seconds, 2),
             "records_per_second": round(screened / screening_seconds, 2) if screening_seconds else 0.0,
             "elapsed_seconds": round(elapsed, 2),
-            "agreement": agreement.as_dict(),
+            "agreement": agreement,
+            "audit": audit,
+            "methods": methods["text"],
+            "prisma": client.prisma(project_id),
             "models": SCREENING_MODELS,
             "decisions_from": "the built-in LLM simulator (deterministic lexical score), not a language model",
             "workers": self.options.worker_count,
@@ -299,12 +304,27 @@ class Demo:
         }
         summary_path.write_text(json.dumps(self.summary, indent=2) + "\n", encoding="utf-8")
 
+    def _audit(self, client: LitscreenClient, task_id: int, labels: dict[int, str | None],
+               excluded: int) -> dict[str, Any]:
+        """Audit the machine's exclusions as a reviewer would: a random sample, each record decided by a human
+        (here: the review team's own title/abstract decision, which the data set carries), then the bound."""
+        if not excluded:
+            return client.audit(task_id)
+        sample = client.audit_sample(task_id, min(AUDIT_SAMPLE_SIZE, excluded))
+        by_id = {int(r["id"]): int(r["literature_id"]) for r in client.results(task_id, decision="exclude")}
+        for result_id in sample["result_ids"]:
+            label = labels.get(by_id.get(result_id, -1)) or "exclude"
+            client.review(result_id, label, "demo: the review team's own title/abstract decision")
+        return client.audit(task_id)
+
     def _print_summary(self) -> None:
         console, summary = self.console, self.summary
         console.print()
         console.print(report.summary_table(summary))
         console.print(report.agreement_table(summary["agreement"]))
         report.print_agreement_definition(console)
+        report.print_audit(console, summary["audit"])
+        report.print_methods(console, summary["methods"])
         counters = summary["task_counters"]
         if counters.get("failed_items") is not None and int(counters["failed_items"]) != summary["failed"]:
             console.print(f"[yellow]note: the task counts {counters['failed_items']} failed items, the results "

@@ -15,7 +15,14 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from app.processes import ProcessStackError
+
 logger = logging.getLogger(__name__)
+
+
+class DemoError(ProcessStackError):
+    """The demo cannot go on; the message says why and where to look."""
+
 
 DEMO_DATABASE = "litscreen_demo"
 DEMO_USER = "demo"

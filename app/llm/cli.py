@@ -21,9 +21,11 @@ import click
 @click.option("--malformed-repairable", is_flag=True,
               help="Never answer a repair request (one with an earlier assistant turn) with malformed output.")
 @click.option("--seed", default=None, type=int, help="Seed of the random knobs (reproducible storms).")
+@click.option("--wrong-quote-fields", default="", show_default=False,
+              help="Comma list of full-text fields answered with a quote that is not in the document.")
 def llm_simulator(host: str, port: int, latency: float, latency_jitter: float, error_rate: float,
                   rate_limit_rate: float, retry_after: float, malformed_rate: float, malformed_repairable: bool,
-                  seed: int | None) -> None:
+                  seed: int | None, wrong_quote_fields: str) -> None:
     """Run an OpenAI-compatible LLM simulator with deterministic screening decisions."""
     import logging
 
@@ -39,7 +41,8 @@ def llm_simulator(host: str, port: int, latency: float, latency_jitter: float, e
     serve(host, port, SimulatorKnobs(latency=latency, latency_jitter=latency_jitter, error_rate=error_rate,
                                      rate_limit_rate=rate_limit_rate, retry_after=retry_after,
                                      malformed_rate=malformed_rate, malformed_repairable=malformed_repairable,
-                                     seed=seed))
+                                     seed=seed, wrong_quote_fields=tuple(
+                                         f.strip() for f in wrong_quote_fields.split(",") if f.strip())))
 
 
 def register(main: click.Group) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,8 +26,8 @@ from tenacity import (
     wait_random,
 )
 
+from app.llm.limits import ProcessLimits, ProviderLimits
 from app.llm.providers import ProviderSettings
-from app.llm.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +120,10 @@ class ChatClient:
     """Chat completions against one provider; thread-safe."""
 
     def __init__(self, provider: ProviderSettings, retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, limits: ProviderLimits | None = None) -> None:
         self.provider = provider
         self.retry = retry or RetryPolicy()
-        self.limiter = RateLimiter(provider.rpm)
-        self._slots = threading.BoundedSemaphore(provider.max_concurrency)
+        self.limits = limits or ProcessLimits(provider.rpm, provider.max_concurrency)
         headers = {"Content-Type": "application/json", "User-Agent": "litscreen"}
         if provider.api_key:
             headers["Authorization"] = f"Bearer {provider.api_key}"
@@ -171,8 +169,7 @@ class ChatClient:
 
     def _attempt(self, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatCompletion:
         body = {"model": model, "messages": messages, **params}
-        with self._slots:
-            self.limiter.acquire()
+        with self.limits.request():
             try:
                 response = self._post(body)
             except httpx.TimeoutException as exc:

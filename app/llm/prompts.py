@@ -79,8 +79,8 @@ def repair_messages(messages: list[dict[str, str]], bad_output: str, problem: st
     ]
 
 
-def parse_answer(content: str) -> ScreeningAnswer:
-    """Validate a model's answer; InvalidOutput says what is wrong."""
+def json_object(content: str) -> dict[str, Any]:
+    """The JSON object of a model's answer (a ```json fence allowed); InvalidOutput when it is not one."""
     text = content.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -91,6 +91,12 @@ def parse_answer(content: str) -> ScreeningAnswer:
         raise InvalidOutput(f"not JSON ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise InvalidOutput("the answer is not a JSON object")
+    return data
+
+
+def parse_answer(content: str) -> ScreeningAnswer:
+    """Validate a model's answer; InvalidOutput says what is wrong."""
+    data = json_object(content)
     decision = data.get("decision")
     if not isinstance(decision, str) or decision.strip().lower() not in DECISIONS:
         raise InvalidOutput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")

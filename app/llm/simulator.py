@@ -13,7 +13,8 @@ Knobs: latency (+ uniform jitter) before every answer, a rate of 5xx answers, a 
 Stats count EVERY chat-completions request received, including the ones answered with an error (5xx, 429,
 malformed output or a bad request): ``calls_total`` and ``calls_by_model`` are requests, not successes;
 ``responses_by_status`` and ``malformed_total`` break them down, and ``max_calls_in_window`` is the largest
-number of requests that arrived within any ``window`` seconds (query parameter, default 1.0).
+number of requests that arrived within any ``window`` seconds (query parameter, default 1.0);
+``max_in_flight`` the most requests it was answering at once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from app.llm import fulltext_simulator
 from app.llm.relevance import relevance
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class SimulatorKnobs:
     retry_after: float = 1.0
     malformed_rate: float = 0.0
     malformed_repairable: bool = False   # a repair request (one with an earlier assistant turn) is never malformed
+    wrong_quote_fields: tuple[str, ...] = ()   # full-text fields answered with a quote not in the document
     seed: int | None = None
 
 
@@ -152,12 +155,24 @@ class SimulatorState:
             self.responses_by_status: dict[str, int] = {}
             self.malformed_total = 0
             self.arrivals: list[float] = []
+            self.in_flight = 0
+            self.max_in_flight = 0
 
     def record_call(self, model: str) -> None:
         with self.lock:
             self.calls_total += 1
             self.calls_by_model[model] = self.calls_by_model.get(model, 0) + 1
             self.arrivals.append(time.monotonic())
+
+    def enter(self) -> None:
+        """A request starts being answered (its latency runs)."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def record_status(self, status: int) -> None:
         with self.lock:
@@ -182,6 +197,7 @@ class SimulatorState:
                 "calls_by_model": dict(self.calls_by_model),
                 "responses_by_status": dict(self.responses_by_status),
                 "malformed_total": self.malformed_total,
+                "max_in_flight": self.max_in_flight,
             }
         data["window"] = window
         data["max_calls_in_window"] = self.max_calls_in_window(window)
@@ -259,8 +275,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         knobs = state.knobs
         state.record_call(model)
         delay = knobs.latency + (state.draw() * knobs.latency_jitter if knobs.latency_jitter else 0.0)
-        if delay > 0:
-            time.sleep(delay)
+        state.enter()
+        try:
+            if delay > 0:
+                time.sleep(delay)
+        finally:
+            state.leave()
         draw = state.draw()
         if draw < knobs.error_rate:
             state.record_status(500)
@@ -279,6 +299,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             with state.lock:
                 state.malformed_total += 1
             content = 'Sure! Here is my assessment: {"decision": "include", "reason": "looks relevant"'
+        elif fulltext_simulator.handles(messages):
+            content = fulltext_simulator.answer(model, messages, knobs.wrong_quote_fields)
         else:
             content = json.dumps(judge(model, first_user))
         prompt_text = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))

@@ -3,8 +3,10 @@
 from app.models import broker  # noqa: F401
 from app.models.base import Base
 from app.models.cache import CacheEntry
+from app.models.fulltext import Fulltext
 from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
+from app.models.llm_limits import LlmInflight, LlmRateSlot
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
 from app.models.user import ApiToken, User
@@ -13,9 +15,12 @@ __all__ = [
     "ApiToken",
     "Base",
     "CacheEntry",
+    "Fulltext",
     "DuplicateDecision",
     "ImportBatch",
     "Literature",
+    "LlmInflight",
+    "LlmRateSlot",
     "Project",
     "ScreeningBatch",
     "ScreeningResult",

@@ -41,12 +41,20 @@ def export_csv(session: Session, task: ScreeningTask) -> str:
     return out.getvalue()
 
 
+def _cell(value: Any) -> Any:
+    """A value openpyxl can store: numbers as they are, text without the control characters XLSX forbids (PDF
+    text may carry them), cut at Excel's 32,767 characters per cell."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return "".join(ch for ch in str(value) if ch in "\t\n\r" or ord(ch) >= 32)[:32767]
+
+
 def export_xlsx(session: Session, task: ScreeningTask) -> bytes:
     """The task's results as an Excel workbook (the CSV's columns, one sheet)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("results")
     for row in _table(session, task):
-        sheet.append(row)
+        sheet.append([_cell(value) for value in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

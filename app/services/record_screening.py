@@ -22,6 +22,7 @@ from app.cache import Cache, get_cache
 from app.config import Settings
 from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPolicy
 from app.llm.decision import combine
+from app.llm.limits import FleetLimits, limiter_name
 from app.llm.models import ModelSpec, parse_screening_models
 from app.llm.pricing import estimate_cost, price_table
 from app.llm.prompts import (
@@ -273,22 +274,41 @@ def open_llm_cache(config: Mapping[str, Any] | Settings | None, engine: Engine |
     return get_cache(settings, engine if settings.cache.backend != "memory" else None)
 
 
-def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
-                   cache_prefix: str = LLM_CACHE_PREFIX,
-                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS) -> Screener:
-    """A Screener for a task's model snapshot: keys and limits from ``config``, answers through ``cache``
-    (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl`` seconds."""
-    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
-    if not models:
+def chat_clients(snapshot: Mapping[str, Any], config: Mapping[str, Any] | Settings | None,
+                 limits_engine: Engine | None = None) -> dict[str, ChatClient]:
+    """One chat client per provider of a task's model snapshot, with the configured retry policy (any kind).
+
+    With ``limits_engine`` and ``LLM_LIMITS_SCOPE=fleet`` the providers' limits are shared by the whole fleet
+    through that database; without one each process limits itself."""
+    if not snapshot.get("models"):
         raise NoModelsConfigured("the model snapshot names no models")
     settings = Settings.of(config)
     llm = settings.llm
     retry = RetryPolicy(max_attempts=llm.max_attempts, initial_wait=llm.retry_initial, max_wait=llm.retry_max,
                         jitter=llm.retry_jitter)
+    fleet_wide = llm.limits_scope == "fleet" and limits_engine is not None
     clients: dict[str, ChatClient] = {}
     for entry in snapshot["models"]:
         provider = entry["provider"]
         if provider not in clients:
-            clients[provider] = ChatClient(provider_settings(provider, settings, entry.get("base_url")), retry)
-    return Screener(models, clients, cache, price_table(settings), snapshot.get("decision_rule") or "unanimous",
+            provider_conf = provider_settings(provider, settings, entry.get("base_url"))
+            limits = None
+            if fleet_wide:
+                limits = FleetLimits(limits_engine, limiter_name(provider, provider_conf.base_url),
+                                     provider_conf.rpm, provider_conf.max_concurrency,
+                                     lease_seconds=provider_conf.timeout + 30)
+            clients[provider] = ChatClient(provider_conf, retry, limits=limits)
+    return clients
+
+
+def build_screener(snapshot: dict, config: Mapping[str, Any] | Settings | None, cache: Cache | None,
+                   cache_prefix: str = LLM_CACHE_PREFIX,
+                   cache_ttl: float | None = DEFAULT_LLM_CACHE_TTL_SECONDS,
+                   limits_engine: Engine | None = None) -> Screener:
+    """A Screener for a task's model snapshot: keys and limits from ``config`` (see :func:`chat_clients`),
+    answers through ``cache`` (``open_llm_cache``; None: no cache) under ``cache_prefix`` for ``cache_ttl``."""
+    models = [ModelSpec(m["provider"], m["model"]) for m in snapshot.get("models") or []]
+    clients = chat_clients(snapshot, config, limits_engine)
+    return Screener(models, clients, cache, price_table(Settings.of(config)),
+                    snapshot.get("decision_rule") or "unanimous",
                     cache_ttl, snapshot.get("prompt_version") or PROMPT_VERSION, cache_prefix)

@@ -151,6 +151,12 @@ class LitscreenClient:
         """``GET /asl/projects``: every project of the token's user."""
         return self._pages(f"{API_PREFIX}/asl/projects")
 
+    def attach_fulltexts(self, project_id: int, name: str, data: bytes, literature_id: int | None = None) -> dict:
+        """``POST /asl/projects/{id}/fulltexts``: one PDF (with ``literature_id``) or a ZIP of PDFs named by record."""
+        form = {"literature_id": str(literature_id)} if literature_id is not None else None
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/fulltexts",
+                          files={"file": (name, data, "application/octet-stream")}, data=form)
+
     def literatures(self, project_id: int) -> Iterator[dict]:
         """Every record of a project."""
         return self._pages(f"{API_PREFIX}/asl/projects/{project_id}/literatures")
@@ -158,11 +164,13 @@ class LitscreenClient:
     # -- screening -----------------------------------------------------------------------------------------
 
     def start_screening(self, project_id: int, batch_size: int | None = None,
-                        task_type: str = "title_abstract") -> dict:
+                        task_type: str = "title_abstract", literature_ids: list[int] | None = None) -> dict:
         """``POST /asl/projects/{id}/screening`` (202): the new task."""
         body: dict[str, Any] = {"task_type": task_type}
         if batch_size:
             body["batch_size"] = batch_size
+        if literature_ids is not None:
+            body["literature_ids"] = literature_ids
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/screening", json=body)
 
     def task(self, task_id: int) -> dict:
@@ -185,6 +193,38 @@ class LitscreenClient:
     def export(self, task_id: int, fmt: str = "csv") -> bytes:
         """``GET /asl/tasks/{id}/export?format=csv|ris|xlsx``: the file's bytes."""
         return self._request("GET", f"{API_PREFIX}/asl/tasks/{task_id}/export", params={"format": fmt}).content
+
+    # -- reports -------------------------------------------------------------------------------------------
+
+    def agreement(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/agreement``: recall, specificity, work saved, kappa, AC1 with 95 % intervals."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/agreement")
+
+    def audit_sample(self, task_id: int, size: int) -> dict:
+        """``POST /asl/tasks/{id}/audit-sample``: draw machine-excluded results for human review."""
+        return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/audit-sample", json={"size": size})
+
+    def audit(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/audit``: missed includes and the upper 95 % bound on the miss rate."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/audit")
+
+    def review(self, result_id: int, decision: str, note: str | None = None) -> dict:
+        """``PATCH /asl/results/{id}``: a human decision."""
+        return self._json("PATCH", f"{API_PREFIX}/asl/results/{result_id}",
+                          json={"review_decision": decision, **({"note": note} if note else {})})
+
+    def methods(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/methods``: the methods paragraph and the facts behind it."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/methods")
+
+    def prisma(self, project_id: int) -> dict:
+        """``GET /asl/projects/{id}/prisma``: PRISMA 2020 counts."""
+        return self._json("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma")
+
+    def prisma_svg(self, project_id: int) -> bytes:
+        """``GET /asl/projects/{id}/prisma?format=svg``: the PRISMA 2020 flow diagram."""
+        return self._request("GET", f"{API_PREFIX}/asl/projects/{project_id}/prisma",
+                             params={"format": "svg"}).content
 
     def cache_stats(self) -> dict:
         """``GET /cache/stats``."""

@@ -26,6 +26,7 @@ from app.models import ScreeningTask
 from app.services import engine
 from app.services import export as export_service
 from app.services import screening_results as results_service
+from app.services.fulltext.review import FieldReviewRejected, review_result_fields
 from app.services.kinds import KindInputError, NothingToProcess, TaskScope
 from app.services.record_screening import NoModelsConfigured
 
@@ -169,12 +170,16 @@ class ResultById(MethodView):
     @blp.arguments(ReviewInputSchema)
     @blp.response(200, ResultSchema)
     def patch(self, data, result_id: int):
-        """Record a human review decision (include or exclude) with an optional note."""
+        """Record a human review: a decision (include or exclude, with a note) and / or reviewed field values."""
         session = db.session()
         try:
             result, record = results_service.get_result(session, current_user(), result_id)
         except results_service.ResultNotFound:
             api_abort(404, f"Result {result_id} not found.")
             raise
-        results_service.review_result(session, current_user(), result, data["review_decision"], data.get("note"))
+        try:
+            review_result_fields(session, current_user(), result, data)
+        except FieldReviewRejected as exc:
+            session.rollback()
+            api_abort(422, str(exc), {"json": {exc.field: [str(exc)]}})
         return results_service.result_view(result, record)

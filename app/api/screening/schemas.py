@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.llm.fulltext_prompts import EXCLUSION_REASONS
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services.export import EXPORT_FORMATS
 from app.services.kinds import task_types
@@ -101,9 +102,28 @@ class ResultFilterSchema(Schema):
     review = fields.String(load_default=None, validate=validate.OneOf(REVIEW_FILTERS))
 
 
-class ReviewInputSchema(Schema):
-    review_decision = fields.String(required=True, validate=validate.OneOf(REVIEW_DECISIONS))
+class FieldReviewSchema(Schema):
+    value = fields.Raw(required=True, allow_none=True, metadata={"description": "The reviewer's value."})
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=5000))
+
+
+class ReviewInputSchema(Schema):
+    """A human review: the decision (include / exclude), and / or field by field for extraction kinds."""
+
+    review_decision = fields.String(load_default=None, validate=validate.OneOf(REVIEW_DECISIONS))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=5000))
+    exclusion_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(EXCLUSION_REASONS),
+                                     metadata={"description": "Full text: why the record is excluded (PRISMA)."})
+    field_reviews = fields.Dict(data_key="fields", attribute="fields", load_default=None,
+                                keys=fields.String(validate=validate.Length(min=1, max=100)),
+                                values=fields.Nested(FieldReviewSchema), validate=validate.Length(min=1, max=100),
+                                metadata={"description": "{field name: {value, note?}}: a reviewer's value per field."})
+
+    @validates_schema
+    def decision_or_fields(self, data: dict, **_kwargs: object) -> None:
+        """A review changes something: a decision, or at least one field."""
+        if data.get("review_decision") is None and not data.get("fields"):
+            raise ValidationError("Send review_decision, fields, or both.", "review_decision")
 
 
 class ExportArgsSchema(Schema):

@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 #: modules that define and ``register`` a kind (imported on first use)
 KIND_MODULES: tuple[str, ...] = (
     "app.services.kinds.title_abstract",
+    "app.services.kinds.fulltext",
 )
 
 _kinds: dict[str, TaskKind] = {}

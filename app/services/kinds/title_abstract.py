@@ -133,7 +133,7 @@ class TitleAbstractKind(TaskKind):
                             exclusion_criteria=project.exclusion_criteria)
         records = {r.id: RecordText(literature_id=r.id, title=r.title or "", abstract=r.abstract) for r in rows}
         screener = build_screener(dict(context.model_config), context.config, context.cache, self.cache_prefix,
-                                  llm_cache_ttl(context.config))
+                                  llm_cache_ttl(context.config), limits_engine=context.engine)
         return TitleAbstractProcessor(screener, criteria, records)
 
     def export_columns(self, task: ScreeningTask) -> list[ExportColumn]:
