@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test up bench soak clean
+.PHONY: install demo test test-fast lint up bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "litscreen needs Python >= 3.11"'
@@ -20,6 +20,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the in-process tier: no test that starts a worker, a server or any other process (under a minute)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not process" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 up: $(STAMP)
 	mkdir -p instance

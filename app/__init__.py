@@ -59,7 +59,9 @@ def register_celery(app: Flask, settings: Settings) -> None:
     if app.config.get("CELERY_CONFIG"):
         celery.conf.update(app.config["CELERY_CONFIG"])
 
-    class FlaskTask(celery.Task):
+    task_base: Any = celery.Task  # the app's own Task class (a variable, so typed Any)
+
+    class FlaskTask(task_base):
         """Runs the task in an app context, so it gets a fresh scoped session removed afterwards."""
 
         abstract = True

@@ -79,7 +79,7 @@ def _histogram(name: str, documentation: str, bounds: tuple[float, ...], counts:
                total: float) -> HistogramMetricFamily:
     """A histogram family from per-bucket counts (``counts[i]`` = observations in bucket i, last = +Inf)."""
     cumulative, buckets = 0, []
-    for bound, count in zip([*map(str, bounds), "+Inf"], counts):
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
         cumulative += count
         buckets.append((bound, cumulative))
     return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=total)

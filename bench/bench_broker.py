@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from app.processes import free_port  # noqa: E402  (after the sys.path line above)
 from tests.support import database  # noqa: E402  (same provisioning as the test suite)
 
 THROUGHPUT_RATIO_TARGET = 0.8
@@ -179,12 +179,6 @@ def transactions(admin_url: str, database_url: str) -> int:
     with psycopg.connect(database.conninfo(admin_url), autocommit=True) as conn:
         return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
                             (name,)).fetchone()[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def idle_cost(label: str, admin_url: str, database_url: str, broker_url: str, seconds: float, workdir: Path,

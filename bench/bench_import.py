@@ -1,6 +1,7 @@
 """Import benchmark: 10,000-record RIS, CSV, Web of Science plain text and EndNote XML files (and, for
 comparison, 10,000 JSON records; and the RIS again into the project that already holds them, every record a
-duplicate) through the real API — a gunicorn web process on loopback against its own PostgreSQL database, created and dropped here.
+duplicate) through the real API — a gunicorn web process on loopback against its own PostgreSQL database,
+created and dropped here.
 
 Reports wall-clock seconds per import and the web worker's peak RSS (the kernel's VmHWM high-water mark; a
 fresh server per import so each peak is that import's own). Targets: < 10 s and < 300 MB per import.

@@ -41,7 +41,7 @@ def _record(phase: str, tag: str, worker: str) -> None:
 
 
 @shared_task(name=task_names.DIAG_RECORD_EXECUTION, bind=True, soft_time_limit=600, time_limit=660)
-def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:  # type: ignore[no-untyped-def]
+def record_execution(self, tag: str, sleep_seconds: float = 0.0) -> str:
     """Record that this execution started, sleep, record that it finished (tests count the rows)."""
     worker = self.request.hostname or socket.gethostname()
     _record("start", tag, worker)
@@ -60,7 +60,7 @@ def noop(sent_at: float = 0.0, latency_file: str | None = None) -> None:
 
 
 @shared_task(name=task_names.DIAG_STOP_OWN_WORKER, bind=True, soft_time_limit=30, time_limit=60)
-def stop_own_worker(self, tag: str) -> str:  # type: ignore[no-untyped-def]
+def stop_own_worker(self, tag: str) -> str:
     """Ask this task's own worker for a warm shutdown (SIGTERM to its main process), then finish at once.
 
     The shutdown request and the end of the running task (its ack frees the prefetch slot) arrive together: a

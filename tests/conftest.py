@@ -1,8 +1,14 @@
-"""Session fixtures: one fresh, migrated PostgreSQL database per test session, dropped afterwards."""
+"""Session fixtures (one fresh, migrated PostgreSQL database per test session, dropped afterwards) and the tiers.
+
+Test tiers: a test that starts any process (a worker, beat, a server, the CLI) is a ``process`` test — marked
+explicitly, or by using the ``processes`` fixture, or by being ``slow``. ``make test-fast`` runs the rest, in
+process; an unmarked test that starts a process fails, so the fast tier stays fast.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +17,37 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support import database
+from tests.support.cli import LiveServer
 from tests.support.engine import start_beat
 from tests.support.processes import ProcessGroup
+
+PROCESS_FIXTURES = {"processes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests using a process fixture, and slow tests, are process tests."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.process)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Fail a test that starts a process without the ``process`` mark (its body only: fixtures may start the
+    embedded test server)."""
+    if item.get_closest_marker("process"):
+        yield
+        return
+    original = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen, args: Any, *more: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{item.nodeid} starts a process ({args!r}): mark it @pytest.mark.process")
+
+    subprocess.Popen.__init__ = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +153,16 @@ def beat(processes: ProcessGroup, database_url: str):
     yield start
     for process in started:
         ProcessGroup.kill_tree(process)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The test app on a free loopback port (real HTTP, served from a thread)."""
+    server = LiveServer(app)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 PICOS = {

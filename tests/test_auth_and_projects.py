@@ -103,6 +103,7 @@ def test_page_size_out_of_range_is_422(client, auth, page_size) -> None:
     assert "page_size" in response.get_json()["errors"]["query"]
 
 
+@pytest.mark.process
 def test_cli_creates_users_and_prints_only_the_token(database_url: str) -> None:
     from tests.support.processes import subprocess_env
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from tests.test_broker_transport import query
+from tests.support.broker import query
 
 
 @pytest.fixture

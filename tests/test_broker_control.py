@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from app import task_names
+from tests.support.broker import BROKER_ENV, executions, messages_left, start_workers
 from tests.support.processes import ROOT, ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, executions, messages_left, start_workers
 
 
 def test_celery_inspect_ping_answers_from_both_workers(database_url: str, processes: ProcessGroup) -> None:

@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from app import task_names
+from tests.support.broker import executions, query, start_workers
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_broker_transport import executions, query, start_workers
 
 # A visibility timeout far beyond every wait below: a message the stopping worker kept would stay invisible for
 # the whole test, so the new worker can only run it if the stopping worker handed it back.
@@ -76,5 +76,6 @@ def test_a_stopping_worker_hands_back_a_message_it_fetched_but_did_not_start(
     assert celery_messages(database_url) == [(True, 1)]  # visible again at once, its delivery counted
 
     start_workers(processes, database_url, ["after-holder"], concurrency=1, **SHUTDOWN_ENV)
-    wait_for(lambda: executions(database_url, "finish", "sd-later"), 60, message="countdown task run by the next worker")
+    wait_for(lambda: executions(database_url, "finish", "sd-later"), 60,
+             message="countdown task run by the next worker")
     assert names(executions(database_url, "start", "sd-later")) == ["after-holder"]

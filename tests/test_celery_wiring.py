@@ -8,9 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 
 from app import task_names
 from tests.support.processes import ProcessGroup
+
+pytestmark = pytest.mark.process  # workers and the Celery app in subprocesses
 
 
 def test_ping_runs_on_a_worker_subprocess(app, database_url: str, processes: ProcessGroup) -> None:
@@ -53,6 +56,7 @@ def test_ping_on_the_embedded_default(processes: ProcessGroup) -> None:
 
 LIST_TASKS = """
 import importlib, sys
+
 module = importlib.import_module(sys.argv[1])
 print(" ".join(sorted(name for name in module.app.tasks if name.startswith("litscreen."))))
 """

@@ -8,66 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
+from tests.support.cli import FIXTURES, SIM_MODELS, LiveServer, assert_clean_error, run_cli
 from tests.support.processes import ProcessGroup
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SIM_MODELS = "sim:model-a,sim:model-b"
-
-
-class LiveServer:
-    """An app served on a free loopback port in a background thread."""
-
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    server = LiveServer(app)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def run_cli(*args: str, url: str, token: str | None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``litscreen ARGS`` as a subprocess with the API settings in its environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LITSCREEN_TOKEN", "LITSCREEN_API_URL")}
-    env["LITSCREEN_API_URL"] = url
-    if token is not None:
-        env["LITSCREEN_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str, secret: str | None = None) -> None:
-    """Non-zero exit, a readable message, no traceback, and never the token."""
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "Traceback" not in output, output
-    for fragment in fragments:
-        assert fragment in output, output
-    if secret:
-        assert secret not in output
-
+pytestmark = pytest.mark.process  # every test runs the litscreen command
 
 def test_import_a_ris_file(live_server: LiveServer, make_token, project_id: int) -> None:
     token = make_token("alice")

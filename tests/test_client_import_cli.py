@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_client_cli import FIXTURES, LiveServer, assert_clean_error, live_server, run_cli  # noqa: F401
+import pytest
+
+from tests.support.cli import FIXTURES, LiveServer, assert_clean_error, run_cli
+
+pytestmark = pytest.mark.process  # every test runs the litscreen command
 
 PICOS_SPEC = {"picos": {"P": "adults with acne", "I": "blue light", "C": "placebo", "O": "lesion count",
                         "S": "randomised trials"},
               "inclusion_criteria": "RCTs", "exclusion_criteria": "animal studies"}
 
 
-def test_projects_create_and_list(live_server: LiveServer, make_token, tmp_path: Path) -> None:  # noqa: F811
+def test_projects_create_and_list(live_server: LiveServer, make_token, tmp_path: Path) -> None:
     token = make_token("alice")
     spec = tmp_path / "picos.json"
     spec.write_text(json.dumps(PICOS_SPEC))
@@ -44,7 +48,7 @@ def test_projects_create_and_list(live_server: LiveServer, make_token, tmp_path:
                                token=token), "HTTP 422", secret=token)
 
 
-def test_import_prints_format_encoding_source_and_each_warning_once(live_server: LiveServer,  # noqa: F811
+def test_import_prints_format_encoding_source_and_each_warning_once(live_server: LiveServer,
                                                                     make_token, project_id: int,
                                                                     tmp_path: Path) -> None:
     token = make_token("alice")

@@ -59,6 +59,7 @@ def demo_run() -> Iterator[tuple[subprocess.CompletedProcess, Path, list[psutil.
         shutil.rmtree(instance, ignore_errors=True)
 
 
+@pytest.mark.process
 def test_demo_runs_to_the_end(demo_run) -> None:
     result, instance, _ = demo_run
     logs = instance / "demo" / "logs"
@@ -68,6 +69,7 @@ def test_demo_runs_to_the_end(demo_run) -> None:
     assert "SCREENING_MODELS" in result.stdout  # says how to use real models
 
 
+@pytest.mark.process
 def test_summary_adds_up(demo_run) -> None:
     result, instance, _ = demo_run
     summary = json.loads((instance / "demo" / "summary.json").read_text())
@@ -86,6 +88,7 @@ def test_summary_adds_up(demo_run) -> None:
     assert summary["prompt_tokens"] > 0
 
 
+@pytest.mark.process
 def test_agreement_follows_from_the_labels_in_the_csv(demo_run) -> None:
     _, instance, _ = demo_run
     summary = json.loads((instance / "demo" / "summary.json").read_text())
@@ -107,6 +110,7 @@ def test_agreement_follows_from_the_labels_in_the_csv(demo_run) -> None:
     assert agreement.true_positive + agreement.false_negative == sum(r.label == "include" for r in subset)
 
 
+@pytest.mark.process
 def test_prisma_svg_is_well_formed_and_shows_the_counts(demo_run) -> None:
     _, instance, _ = demo_run
     summary = json.loads((instance / "demo" / "summary.json").read_text())
@@ -123,6 +127,7 @@ def test_prisma_svg_is_well_formed_and_shows_the_counts(demo_run) -> None:
     assert len(list(root.iter("{http://www.w3.org/2000/svg}rect"))) >= 7
 
 
+@pytest.mark.process
 def test_demo_prints_agreement_audit_and_methods_from_the_endpoints(demo_run) -> None:
     _, instance, _ = demo_run
     summary = json.loads((instance / "demo" / "summary.json").read_text())
@@ -135,6 +140,7 @@ def test_demo_prints_agreement_audit_and_methods_from_the_endpoints(demo_run) ->
     assert "model-a (sim)" in summary["methods"] and "Clopper" in summary["methods"]
 
 
+@pytest.mark.process
 def test_no_process_is_left_behind(demo_run) -> None:
     _, instance, leftovers = demo_run
     assert [p for p in leftovers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
@@ -168,6 +174,7 @@ def test_agreement_treats_conflicts_and_failures_as_sent_to_a_human() -> None:
     assert result.work_saved == pytest.approx(3 / 8)
 
 
+@pytest.mark.process
 def test_ctrl_c_mid_run_stops_everything() -> None:
     """SIGINT while the records are being screened: exit 130, no child process and no postgres left."""
     instance = Path(tempfile.mkdtemp(prefix="ls-demo-int-"))

@@ -7,10 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.process  # each test starts a PostgreSQL server of its own
+
 PROBE = """
 from tests.support.database import admin_url, create_database, drop_database
 import psycopg
 from tests.support.database import conninfo
+
 admin = admin_url()
 url = create_database(admin)
 with psycopg.connect(conninfo(url)) as conn:

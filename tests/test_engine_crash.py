@@ -8,13 +8,13 @@ generous and nothing asserts a duration.
 from __future__ import annotations
 
 import signal
-import socket
 import time
 
 import psutil
 import pytest
 
 from app import task_names
+from app.processes import free_port
 from tests.support.engine import (
     add_records,
     configure_app,
@@ -232,12 +232,6 @@ def test_cancel_stops_a_run_within_one_checkpoint(app, client, auth, project_id,
     assert wait_final(database_url, task["id"], timeout=60) == "completed"
     assert result_count(database_url, task["id"]) == 60
     assert duplicate_results(database_url, task["id"]) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_batch_that_exhausts_its_retries_fails_and_retry_completes(app, client, auth, project_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from app.demo.dataset import INCLUSION_CRITERIA, PICOS, demo_subset, load_dataset
-from tests.support.processes import ProcessGroup
 from tests.support.engine import (
     configure_app,
     engine_env,
@@ -15,6 +14,7 @@ from tests.support.engine import (
     start_run,
     wait_final,
 )
+from tests.support.processes import ProcessGroup
 
 PRICES = '{"sim:model-a": {"input": 0.5, "output": 1.5}, "sim:model-b": {"input": 0.4, "output": 1.2}}'
 

@@ -14,7 +14,7 @@ import rispy
 from openpyxl import load_workbook
 
 from tests.conftest import PICOS
-from tests.test_screening_api import models_configured, seed_results, start
+from tests.support.screening import models_configured, seed_results, start
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BIBTEX = (

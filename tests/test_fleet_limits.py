@@ -9,7 +9,6 @@ import time
 import pytest
 
 from app.llm.limits import FleetLimits
-from tests.support.processes import ProcessGroup
 from tests.support.engine import (
     add_records,
     configure_app,
@@ -19,6 +18,7 @@ from tests.support.engine import (
     start_run,
     wait_final,
 )
+from tests.support.processes import ProcessGroup
 
 RPM = 600          # 10 request starts a second for the whole fleet
 IN_FLIGHT = 3      # at most 3 requests at the provider at once, fleet-wide

@@ -3,22 +3,16 @@ auth; after Flower dies its event queue and bindings expire and are removed."""
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import httpx
 
 from app import task_names
+from app.processes import free_port
+from tests.support.broker import BROKER_ENV, query, start_workers
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, query, start_workers
 
 AUTH = ("admin", "s3cret-flower")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_flower_shows_workers_and_tasks_and_its_queue_expires_after_it_stops(

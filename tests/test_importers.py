@@ -157,9 +157,9 @@ def test_scopus_csv_headers() -> None:
 
 
 def test_semicolon_and_tab_separated_csv() -> None:
-    semicolon = parse_file("x.csv", "title;abstract;label_included\nA;text;1\nB;;0\n".encode())
+    semicolon = parse_file("x.csv", b"title;abstract;label_included\nA;text;1\nB;;0\n")
     assert [(r["title"], r["label"]) for r in semicolon.records] == [("A", "include"), ("B", "exclude")]
-    tabbed = parse_file("x.tsv", "Title\tYear\nA study\t1999\n".encode())
+    tabbed = parse_file("x.tsv", b"Title\tYear\nA study\t1999\n")
     assert tabbed.records[0]["year"] == 1999
 
 

@@ -141,7 +141,8 @@ def test_file_records_without_title_are_skipped_with_their_index(client, auth, p
 
 
 def test_bibtex_duplicated_field_entry_is_imported_with_a_warning(client, auth, project_id, database_url):
-    data = b"@article{a, title={One}, year=2001}\n@article{b, title={Two}, title={Two again}}\n@misc{c, title={Three}}\n"
+    data = (b"@article{a, title={One}, year=2001}\n@article{b, title={Two}, title={Two again}}\n"
+            b"@misc{c, title={Three}}\n")
     response = upload(client, auth, project_id, "refs.bib", data)
     assert response.status_code == 201
     body = response.get_json()

@@ -10,9 +10,9 @@ import psycopg
 
 from app.services import maintenance
 from tasks.broker import housekeeping
+from tests.support.broker import BROKER_ENV, query, start_workers
 from tests.support.database import conninfo
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, query, start_workers
 
 
 def execute(database_url: str, sql: str, params: tuple = ()) -> None:

@@ -7,7 +7,7 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import task_names
-from tests.test_broker_transport import query
+from tests.support.broker import query
 
 NAMES = {
     "litscreen_screening_tasks", "litscreen_screening_batches", "litscreen_records_processed",

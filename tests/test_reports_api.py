@@ -35,7 +35,8 @@ def seed_task(app, project_id: int, rows: list[tuple[str | None, str, str]]) -> 
                    for i, (label, _, _) in enumerate(rows)]
         session.add_all(records)
         owner_id = session.get(Project, project_id).owner_id
-        task = ScreeningTask(project_id=project_id, owner_id=owner_id, status="completed", total_items=len(rows), total_batches=1,
+        task = ScreeningTask(project_id=project_id, owner_id=owner_id, status="completed", total_items=len(rows),
+                             total_batches=1,
                              batch_size=len(rows), model_config=SNAPSHOT, processed_items=len(rows),
                              success_items=len(rows))
         session.add(task)

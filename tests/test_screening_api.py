@@ -10,12 +10,9 @@ import csv
 import io
 
 import rispy
-from sqlalchemy import select
 
-from app.extensions import db
-from app.models import ScreeningBatch, ScreeningTask
-from app.services import engine
 from tests.support.engine import add_records, query, scalar
+from tests.support.screening import models_configured, seed_results, start
 
 TASK_FIELDS = {"id", "project_id", "task_type", "status", "total_items", "processed_items", "success_items",
                "failed_items", "conflict_items", "total_batches", "processed_batches", "progress", "eta_seconds",
@@ -24,15 +21,6 @@ BATCH_FIELDS = {"batch_index", "status", "cursor", "size", "attempts", "lease_ow
                 "last_checkpoint_at", "error"}
 RESULT_FIELDS = {"id", "literature_id", "title", "decisions", "final_decision", "has_conflict",
                  "manual_review_required", "review"}
-
-
-def models_configured(app, monkeypatch) -> None:
-    monkeypatch.setitem(app.config, "SCREENING_MODELS", "sim:model-a,sim:model-b")
-    monkeypatch.setitem(app.config, "SIM_BASE_URL", "http://127.0.0.1:9/v1")  # never called: no worker here
-
-
-def start(client, auth, project_id, **body):
-    return client.post(f"/api/v1/asl/projects/{project_id}/screening", json=body, headers=auth)
 
 
 def test_start_without_models_is_a_409(app, client, auth, project_id, monkeypatch) -> None:
@@ -127,42 +115,6 @@ def test_cancel_of_a_queued_run_is_immediate_and_retry_refuses_running_tasks(app
     assert scalar(database_url, "SELECT count(*) FROM screening_batches WHERE task_id = %s AND status = "
                                 "'cancelled'", task["id"]) == 2
     assert client.post(f"/api/v1/asl/tasks/{task['id']}/cancel", headers=auth).status_code == 409
-
-
-def seed_results(app, task_id: int) -> list[int]:
-    """Claim batch 0 and checkpoint results for its records with the engine's own statements."""
-    settings = engine.EngineSettings()
-    ctx = engine.engine_context(app)
-    with app.app_context():
-        session = db.session()
-        batch = session.scalar(select(ScreeningBatch).where(ScreeningBatch.task_id == task_id,
-                                                            ScreeningBatch.batch_index == 0))
-        claim = engine.claim_batch(ctx, task_id, 0, "test-host:1:x")
-        assert isinstance(claim, engine.ClaimedBatch)
-        plans = [("include", "include"), ("exclude", "exclude"), ("include", "exclude"), (None, "exclude"),
-                 ("exclude", "exclude")]
-        rows = []
-        for lit_id, (a, b) in zip(batch.item_ids, plans * 100):
-            failed = a is None
-            final = None if failed else (a if a == b else "conflict")
-            rows.append({
-                "task_id": task_id, "literature_id": lit_id, "batch_index": 0,
-                "decisions": [{"model": "sim:model-a", "decision": a, "reason": f"A says {a}", "confidence": 0.9,
-                               "error": "invalid output" if failed else None},
-                              {"model": "sim:model-b", "decision": b, "reason": f"B says {b}", "confidence": 0.8}],
-                "final_decision": final, "has_conflict": final == "conflict",
-                "manual_review_required": final == "conflict", "status": "failed" if failed else "success",
-                "error": "sim:model-a: invalid output" if failed else None, "prompt_tokens": 100,
-                "completion_tokens": 20, "cost_estimate": 0.001, "duration_ms": 5.0})
-        with db.engine.begin() as conn:
-            engine.write_checkpoint(conn, claim, rows, len(rows), "done", settings)
-        assert engine.finalize_task(ctx, task_id) in ("completed_with_errors", None)
-        task = session.get(ScreeningTask, task_id)
-        session.refresh(task)
-        from app.models import ScreeningResult
-
-        return list(session.scalars(select(ScreeningResult.id).where(ScreeningResult.task_id == task_id)
-                                    .order_by(ScreeningResult.literature_id)))
 
 
 def test_results_filters_review_and_export(app, client, auth, project_id, monkeypatch, database_url) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from flask import Flask, Response, jsonify
 from flask_smorest import abort
@@ -26,7 +27,7 @@ def error_body(code: int, message: str | None = None, errors: dict | None = None
 
 def api_abort(code: int, message: str, errors: dict | None = None) -> None:
     """Abort the request with the contract's error shape (flask-smorest's abort)."""
-    kwargs = {"message": message}
+    kwargs: dict[str, Any] = {"message": message}
     if errors:
         kwargs["errors"] = errors
     abort(code, **kwargs)
@@ -77,7 +78,7 @@ def register_error_handlers(app: Flask) -> None:
         app.register_error_handler(error_class, handle_domain_error)
 
     @app.errorhandler(HTTPException)
-    def handle_http_exception(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def handle_http_exception(exc: HTTPException):
         data = getattr(exc, "data", None) or {}
         message = data.get("message") or exc.description
         errors = data.get("errors")
@@ -92,7 +93,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def handle_unexpected(exc: Exception):
         logger.exception("unhandled error: %s", type(exc).__name__)
         response = jsonify(error_body(500, "Internal server error."))
         response.status_code = 500

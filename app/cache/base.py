@@ -95,7 +95,7 @@ class Cache(ABC):
             pending, self._pending = self._pending, {}
         return pending
 
-    def flush_counters(self) -> None:
+    def flush_counters(self) -> None:  # noqa: B027 - a no-op default, not abstract: few backends need it
         """Persist counted hits and misses (backends that share counters across processes override this)."""
 
 

@@ -17,11 +17,14 @@ class Database:
     """One SQLAlchemy engine per app, and a session scoped to (thread, app), removed when the context ends."""
 
     def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(self._new_session, scopefunc=self._scope)
+        # any session factory works; the stub asks for a sessionmaker, whose bind could not follow the current app
+        self.session: scoped_session[Session] = scoped_session(
+            self._new_session, scopefunc=self._scope)  # type: ignore[arg-type]
 
     @staticmethod
     def _scope() -> tuple[int, int]:
-        app_id = id(current_app._get_current_object()) if has_app_context() else 0
+        # the app itself, not the proxy; current_app is typed as Flask although it is a LocalProxy
+        app_id = id(current_app._get_current_object()) if has_app_context() else 0  # type: ignore[attr-defined]
         return threading.get_ident(), app_id
 
     def _new_session(self) -> Session:

@@ -57,7 +57,7 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     summary JSON under instance/demo/; stops everything it started, also on Ctrl-C.
     """
     from app.demo.runner import DemoOptions, run_demo
-    from app.demo.stack import DemoError
+    from app.processes import ProcessStackError
 
     # quiet library logging (httpx request lines, alembic) so the demo's own output reads cleanly;
     # the children's logs are in instance/demo/logs/
@@ -70,7 +70,7 @@ def demo_command(records: int | None, workers: int, concurrency: int, kill_a_wor
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted; every process it started was stopped[/yellow]")
         sys.exit(130)
-    except (DemoError, ApiError) as exc:
+    except (ProcessStackError, ApiError) as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         sys.exit(1)
     if summary.get("task_status") not in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS):

@@ -142,7 +142,7 @@ def agreement_from_csv(text: str) -> tuple[DecisionCounts, Agreement]:
     decision_column = next((c for c in DECISION_COLUMNS if c in rows[0]), "decision")
     decisions = [normalise_decision(row.get(decision_column)) for row in rows]
     labels = [normalise_decision(row.get(label_column)) if label_column else None for row in rows]
-    return count_decisions(decisions), agreement(list(zip(decisions, labels)))
+    return count_decisions(decisions), agreement(list(zip(decisions, labels, strict=True)))
 
 
 def _pct(value: float | None) -> str:
@@ -189,9 +189,10 @@ def agreement_table(data: dict[str, Any]) -> Table:
                   f"({data['false_negative']} missed) {_ci(data.get('recall_ci95'))}")
     table.add_row("specificity", _pct(data["specificity"]),
                   f"{data['true_negative']} of {negatives} human excludes excluded {_ci(data.get('specificity_ci95'))}")
+    machine_excluded = data["true_negative"] + data["false_negative"]
+    labelled = machine_excluded + data["true_positive"] + data["false_positive"]
     table.add_row("work saved", _pct(data["work_saved"]),
-                  f"{data['true_negative'] + data['false_negative']} of {data['true_negative'] + data['false_negative'] + data['true_positive'] + data['false_positive']} "
-                  "records need no human reading")
+                  f"{machine_excluded} of {labelled} records need no human reading")
     if "kappa" in data:
         for name, key in (("Cohen's κ", "kappa"), ("Gwet's AC1", "ac1")):
             value = data.get(key)

@@ -14,13 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import re
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,22 +25,29 @@ from rich.console import Console
 
 from app.config import load_settings
 from app.demo import dataset, report
-from app.demo.stack import ChildProcess, DemoError, DemoStack, free_port
+from app.demo.kill_a_worker import WorkerKiller
+from app.demo.stack import (
+    DEMO_DATABASE,
+    DEMO_RECOVERY_ENV,
+    SCREENING_MODELS,
+    DemoError,
+    answers,
+    child_env,
+    create_demo_token,
+    interrupts_as_keyboard_interrupt,
+    litscreen_command,
+    prepare_database,
+    release_embedded_server,
+    shielded_from_interrupts,
+    worker_command,
+)
+from app.processes import ProcessStack, free_port
 from app.terminal.client import ApiError, LitscreenClient
 from app.terminal.progress import TaskStalled, watch_task
 
 logger = logging.getLogger(__name__)
 
-DEMO_DATABASE = "litscreen_demo"
 AUDIT_SAMPLE_SIZE = 50  # machine exclusions the demo audits (the "human" is the data set's own label)
-DEMO_USER = "demo"
-SIMULATED_MODELS = ("model-a", "model-b")
-SCREENING_MODELS = ",".join(f"sim:{model}" for model in SIMULATED_MODELS)
-# Recovery settings for the demo: short, so --kill-a-worker shows a resumed batch within seconds.
-DEMO_RECOVERY_ENV = {"LEASE_TTL_SECONDS": "10", "SWEEP_INTERVAL_SECONDS": "3", "CHECKPOINT_EVERY": "5"}
-# Variables that must not leak from the caller's shell into the demo's private stack.
-STRIPPED_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENING_MODELS", "SIM_BASE_URL",
-                "LLM_CACHE", "CACHE_BACKEND")
 
 
 @dataclass
@@ -81,226 +83,6 @@ class DemoOptions:
         return max(10, min(100, math.ceil(records / 12)))
 
 
-# -- the embedded server and the demo database -------------------------------------------------------------
-
-def prepare_database(instance: Path) -> tuple[str, str]:
-    """Start (or reuse) the embedded server; drop and recreate the demo database; migrate it.
-
-    Returns (database URL, server version).
-    """
-    import psycopg
-
-    from app.db.embedded import embedded_server_url
-    from app.db.migrate import upgrade
-
-    admin_url = embedded_server_url(instance)
-    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])
-        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
-    database_url = embedded_server_url(instance, DEMO_DATABASE)
-    upgrade(database_url)
-    return database_url, version
-
-
-def release_embedded_server(instance: Path) -> None:
-    """Drop this process's handle on the embedded server; stop it if no live process holds one any more.
-
-    The wheel stops the server when its last handle goes; a handle left by a process that was ``kill -9``ed
-    would keep it running forever, so dead holders are ignored here.
-    """
-    import psutil
-
-    from app.db import embedded
-
-    server = embedded._server  # the handle this process took in embedded_server_url
-    if server is not None:
-        server.cleanup()
-        embedded._server = None
-    pgdata = instance / "pgdata"
-    try:
-        holders = json.loads((pgdata / ".handle_pids.json").read_text() or "[]")
-    except (OSError, ValueError):
-        holders = []
-    if not any(psutil.pid_exists(pid) for pid in holders) and (pgdata / "postmaster.pid").exists():
-        embedded.stop_embedded(instance)
-
-
-def create_demo_token(database_url: str) -> str:
-    """Create the demo user and an API token (in this process, through the services)."""
-    from app import create_app
-    from app.extensions import db
-    from app.services.users import create_token, create_user
-
-    app = create_app({"DATABASE_URL": database_url})
-    try:
-        with app.app_context():
-            create_user(db.session(), DEMO_USER, is_admin=True)  # the demo reads fleet-wide cache stats
-            return create_token(db.session(), DEMO_USER)
-    finally:
-        app.extensions["litscreen_db_engine"].dispose()
-
-
-# -- child processes ---------------------------------------------------------------------------------------
-
-def child_env(database_url: str, simulator_url: str, instance: Path) -> dict[str, str]:
-    """The environment of every child: the demo database, the simulated models, short recovery timings."""
-    env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
-    env.update(DEMO_RECOVERY_ENV)
-    env.update({
-        "DATABASE_URL": database_url,
-        "SCREENING_MODELS": SCREENING_MODELS,
-        "SIM_BASE_URL": simulator_url,
-        "CACHE_BACKEND": "postgres",
-        "LLM_CACHE": "on",
-        "LITSCREEN_INSTANCE_DIR": str(instance),
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "INFO",
-    })
-    return env
-
-
-def litscreen_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", *args]
-
-
-def worker_command(index: int, concurrency: int) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel", "INFO",
-            "--hostname", f"demo-worker-{index}@%h", "--concurrency", str(concurrency),
-            "--prefetch-multiplier", "1", "--without-mingle", "--without-gossip"]
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-# -- signals -----------------------------------------------------------------------------------------------
-
-@contextmanager
-def interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP behave like Ctrl-C inside the block, so the same cleanup runs for all three."""
-
-    def _interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    # Ctrl-C must work even when the caller started us with SIGINT ignored (a background job of a script)
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextmanager
-def shielded_from_interrupts(console: Console) -> Iterator[None]:
-    """While cleaning up, a second Ctrl-C only says that cleanup is running."""
-
-    def _say(_signum: int, _frame: object) -> None:
-        console.print("[yellow]stopping the demo's processes, one moment…[/yellow]")
-
-    previous = {sig: signal.signal(sig, _say) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-# -- --kill-a-worker ---------------------------------------------------------------------------------------
-
-class WorkerKiller:
-    """Kills (SIGKILL, whole process tree) the worker holding a batch mid-way, then reports who resumes it."""
-
-    def __init__(self, client: LitscreenClient, stack: DemoStack, workers: list[ChildProcess], task_id: int,
-                 min_cursor: int) -> None:
-        self.client = client
-        self.stack = stack
-        self.workers = workers
-        self.task_id = task_id
-        self.min_cursor = min_cursor
-        self.victim: ChildProcess | None = None
-        self.batch: dict[str, Any] | None = None
-        self.killed_at: float | None = None
-        self.resumed: dict[str, Any] | None = None
-        self.events: list[str] = []
-
-    def owner_of(self, lease_owner: str | None) -> ChildProcess | None:
-        """Which of our workers a batch's ``lease_owner`` names (by Celery hostname or by a pid in it)."""
-        if not lease_owner:
-            return None
-        for worker in self.workers:
-            if worker.name in lease_owner:
-                return worker
-        # the engine names owners "host:pid:suffix", the pid being the pool process that runs the batch
-        numbers = {int(part) for part in lease_owner.split(":")[1:] if part.isdigit()}
-        for worker in self.workers:
-            if numbers & worker.tree_pids():
-                return worker
-        return None
-
-    def __call__(self, task: dict[str, Any], console: Console) -> None:
-        if self.resumed is not None or task.get("status") not in ("running", "pending"):
-            return
-        batches = self.client.batches(self.task_id)
-        if self.victim is None:
-            self._maybe_kill(batches, console)
-        else:
-            self._maybe_report_resume(batches, console)
-
-    def _maybe_kill(self, batches: list[dict[str, Any]], console: Console) -> None:
-        for batch in batches:
-            if batch.get("status") != "running" or int(batch.get("cursor") or 0) < self.min_cursor:
-                continue
-            if int(batch.get("cursor") or 0) >= int(batch.get("size") or 0):
-                continue
-            worker = self.owner_of(batch.get("lease_owner"))
-            if worker is None or not worker.running():
-                continue
-            self.stack.kill(worker)
-            self.victim, self.batch, self.killed_at = worker, batch, time.monotonic()
-            self._say(console, f"[red]kill -9[/red] {worker.name} (pid {worker.pid} and its pool) while it held "
-                               f"batch {batch['batch_index']} at cursor {batch['cursor']}/{batch['size']} "
-                               f"(lease_owner {batch.get('lease_owner')})")
-            return
-
-    def _maybe_report_resume(self, batches: list[dict[str, Any]], console: Console) -> None:
-        assert self.batch is not None and self.killed_at is not None
-        old_owner = self.batch.get("lease_owner")
-        current = next((b for b in batches if b.get("batch_index") == self.batch["batch_index"]), None)
-        if current is None:
-            return
-        owner = current.get("lease_owner")
-        if owner and owner != old_owner and int(current.get("cursor") or 0) >= int(self.batch["cursor"]):
-            self.resumed = current
-            new_worker = self.owner_of(owner)
-            where = f" on {new_worker.name}" if new_worker else ""
-            self._say(console, f"[green]batch {current['batch_index']} resumed{where}[/green] "
-                               f"{time.monotonic() - self.killed_at:.1f} s after the kill: lease_owner "
-                               f"{old_owner} → {owner}; cursor {self.batch['cursor']} → {current.get('cursor')}/"
-                               f"{current.get('size')}, attempts {current.get('attempts')}, status "
-                               f"{current.get('status')} (the items before the cursor were not screened again)")
-
-    def _say(self, console: Console, text: str) -> None:
-        self.events.append(re.sub(r"\[/?[a-z ]+\]", "", text))
-        console.print(text)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "killed_worker": self.victim.name if self.victim else None,
-            "batch_index": self.batch.get("batch_index") if self.batch else None,
-            "cursor_at_kill": self.batch.get("cursor") if self.batch else None,
-            "lease_owner_before": self.batch.get("lease_owner") if self.batch else None,
-            "lease_owner_after": self.resumed.get("lease_owner") if self.resumed else None,
-            "events": self.events,
-        }
-
-
 # -- the run -----------------------------------------------------------------------------------------------
 
 class Demo:
@@ -313,7 +95,7 @@ class Demo:
         self.console = console
         self.instance = (options.instance_dir or default_instance_dir()).resolve()
         self.out_dir = self.instance / "demo"
-        self.stack = DemoStack(self.out_dir / "logs")
+        self.stack = ProcessStack(self.out_dir / "logs")
         self.started = time.monotonic()
         self.api_url = ""
         self.flower_url: str | None = None

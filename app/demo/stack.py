@@ -1,184 +1,167 @@
-"""The demo's child processes: started in their own process groups, watched, and always stopped.
-
-Each child runs in a new session (so a Ctrl-C at the terminal reaches only the demo, which then shuts the
-children down in order) with its output in ``<log_dir>/<name>.log``. On Linux each child also gets
-``PR_SET_PDEATHSIG`` so it is told to stop even if the demo itself is killed with ``kill -9``.
-"""
+"""The demo's private stack: its database on the embedded server, its user and token, the environment and
+commands of its children (simulator, API, workers, beat, Flower), and how it turns signals into one cleanup."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
+import httpx
+from rich.console import Console
+
+from app.processes import ProcessStackError
 
 logger = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 
-
-class DemoError(Exception):
+class DemoError(ProcessStackError):
     """The demo cannot go on; the message says why and where to look."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+DEMO_DATABASE = "litscreen_demo"
+DEMO_USER = "demo"
+SIMULATED_MODELS = ("model-a", "model-b")
+SCREENING_MODELS = ",".join(f"sim:{model}" for model in SIMULATED_MODELS)
+# Recovery settings for the demo: short, so --kill-a-worker shows a resumed batch within seconds.
+DEMO_RECOVERY_ENV = {"LEASE_TTL_SECONDS": "10", "SWEEP_INTERVAL_SECONDS": "3", "CHECKPOINT_EVERY": "5"}
+# Variables that must not leak from the caller's shell into the demo's private stack.
+STRIPPED_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENING_MODELS", "SIM_BASE_URL",
+                "LLM_CACHE", "CACHE_BACKEND")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+# -- the embedded server and the demo database -------------------------------------------------------------
 
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except OSError:
-            pass
+def prepare_database(instance: Path) -> tuple[str, str]:
+    """Start (or reuse) the embedded server; drop and recreate the demo database; migrate it.
 
+    Returns (database URL, server version).
+    """
+    import psycopg
 
-@dataclass
-class ChildProcess:
-    """One started child and what the demo knows about it."""
+    from app.db.embedded import embedded_server_url
+    from app.db.migrate import upgrade
 
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
-    essential: bool = True
-    killed_on_purpose: bool = False
-    started_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def tree(self) -> list[psutil.Process]:
-        """The child and every descendant (psutil handles, safe against pid reuse)."""
-        try:
-            parent = psutil.Process(self.pid)
-            return [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def tree_pids(self) -> set[int]:
-        """The child's pid and every descendant's pid."""
-        return {proc.pid for proc in self.tree()}
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+    admin_url = embedded_server_url(instance)
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        version = str(row[0]) if row else "unknown"
+        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    database_url = embedded_server_url(instance, DEMO_DATABASE)
+    upgrade(database_url)
+    return database_url, version
 
 
-class DemoStack:
-    """Starts, checks and stops the demo's children (simulator, API, workers, beat, Flower)."""
+def release_embedded_server(instance: Path) -> None:
+    """Drop this process's handle on the embedded server; stop it if no live process holds one any more.
 
-    def __init__(self, log_dir: Path, cwd: Path | None = None) -> None:
-        self.log_dir = log_dir
-        self.cwd = cwd
-        self.children: list[ChildProcess] = []
-        log_dir.mkdir(parents=True, exist_ok=True)
+    The wheel stops the server when its last handle goes; a handle left by a process that was ``kill -9``ed
+    would keep it running forever, so dead holders are ignored here.
+    """
+    import psutil
 
-    def start(self, name: str, args: list[str], env: dict[str, str], essential: bool = True) -> ChildProcess:
-        """Start ``args`` in a new session, output to ``<log_dir>/<name>.log``."""
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            popen = subprocess.Popen(args, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
-        child = ChildProcess(name, popen, log_path, essential)
-        self.children.append(child)
-        logger.debug("started %s (pid %s)", name, popen.pid)
-        return child
+    from app.db import embedded
 
-    def get(self, name: str) -> ChildProcess:
-        return next(c for c in self.children if c.name == name)
+    server = embedded._server  # the handle this process took in embedded_server_url
+    if server is not None:
+        server.cleanup()
+        embedded._server = None
+    pgdata = instance / "pgdata"
+    try:
+        holders = json.loads((pgdata / ".handle_pids.json").read_text() or "[]")
+    except (OSError, ValueError):
+        holders = []
+    if not any(psutil.pid_exists(pid) for pid in holders) and (pgdata / "postmaster.pid").exists():
+        embedded.stop_embedded(instance)
 
-    def check_alive(self) -> None:
-        """Raise DemoError naming the first essential child that exited unexpectedly, with its log's tail."""
-        for child in self.children:
-            if child.essential and not child.killed_on_purpose and not child.running():
-                raise DemoError(f"{child.name} exited unexpectedly (exit code {child.popen.returncode}); "
-                                f"log {child.log_path}:\n{child.log_tail()}")
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str,
-                   child: ChildProcess | None = None) -> None:
-        """Poll ``condition`` until true; fail early when ``child`` (or any essential child) dies."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            self.check_alive()
-            if time.monotonic() > deadline:
-                hint = f"; log {child.log_path}:\n{child.log_tail()}" if child else ""
-                raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}{hint}")
-            time.sleep(0.1)
+def create_demo_token(database_url: str) -> str:
+    """Create the demo user and an API token (in this process, through the services)."""
+    from app import create_app
+    from app.extensions import db
+    from app.services.users import create_token, create_user
 
-    @staticmethod
-    def signal_group(child: ChildProcess, sig: int) -> None:
-        """Send ``sig`` to the child's process group and to any descendant that left it."""
-        procs = child.tree()
-        try:
-            os.killpg(child.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for proc in procs:
-            try:
-                proc.send_signal(sig)
-            except psutil.Error:
-                pass
+    app = create_app({"DATABASE_URL": database_url})
+    try:
+        with app.app_context():
+            create_user(db.session(), DEMO_USER, is_admin=True)  # the demo reads fleet-wide cache stats
+            return create_token(db.session(), DEMO_USER)
+    finally:
+        app.extensions["litscreen_db_engine"].dispose()
 
-    def kill(self, child: ChildProcess) -> None:
-        """``kill -9`` the child and everything under it, on purpose (the --kill-a-worker demonstration)."""
-        child.killed_on_purpose = True
-        self.signal_group(child, signal.SIGKILL)
-        try:
-            child.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
-    def stop_all(self, timeout: float = 10.0) -> None:
-        """SIGTERM every child (newest first), wait up to ``timeout``, then SIGKILL its group and what is left.
+# -- child processes ---------------------------------------------------------------------------------------
 
-        Only the child itself gets the SIGTERM: gunicorn's master and Celery's main process stop their own
-        workers (a pool process killed behind Celery's back makes its shutdown hang).
-        """
-        remaining: list[psutil.Process] = []
-        for child in reversed(self.children):
-            remaining.extend(child.tree())
-            if child.running():
-                try:
-                    child.popen.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        for child in reversed(self.children):
-            try:
-                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop within %.0f s; killing it", child.name, timeout)
-                self.signal_group(child, signal.SIGKILL)
-                try:
-                    child.popen.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-        # grandchildren that outlived their parent (a pool child of a killed worker, for instance)
-        leftovers = [proc for proc in remaining if proc.is_running()]
-        for proc in leftovers:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(leftovers, timeout=5)
+def child_env(database_url: str, simulator_url: str, instance: Path) -> dict[str, str]:
+    """The environment of every child: the demo database, the simulated models, short recovery timings."""
+    env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
+    env.update(DEMO_RECOVERY_ENV)
+    env.update({
+        "DATABASE_URL": database_url,
+        "SCREENING_MODELS": SCREENING_MODELS,
+        "SIM_BASE_URL": simulator_url,
+        "CACHE_BACKEND": "postgres",
+        "LLM_CACHE": "on",
+        "LITSCREEN_INSTANCE_DIR": str(instance),
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+def litscreen_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", *args]
+
+
+def worker_command(index: int, concurrency: int) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel", "INFO",
+            "--hostname", f"demo-worker-{index}@%h", "--concurrency", str(concurrency),
+            "--prefetch-multiplier", "1", "--without-mingle", "--without-gossip"]
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- signals -----------------------------------------------------------------------------------------------
+
+@contextmanager
+def interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP behave like Ctrl-C inside the block, so the same cleanup runs for all three."""
+
+    def _interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # Ctrl-C must work even when the caller started us with SIGINT ignored (a background job of a script)
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def shielded_from_interrupts(console: Console) -> Iterator[None]:
+    """While cleaning up, a second Ctrl-C only says that cleanup is running."""
+
+    def _say(_signum: int, _frame: object) -> None:
+        console.print("[yellow]stopping the demo's processes, one moment…[/yellow]")
+
+    previous = {sig: signal.signal(sig, _say) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -137,8 +137,8 @@ def parse_bibtex(text: str) -> ParsedFile:
             key = getattr(block.ignore_error_block, "key", None) or "?"
             repeated = ", ".join(repr(name) for name in sorted(block.duplicate_keys))
             parsed.warnings.append(
-                f"BibTeX entry '{key}' (line {(block.start_line or 0) + 1}) repeats {repeated}: imported with the first "
-                "value of each field (keyword lists joined)."
+                f"BibTeX entry '{key}' (line {(block.start_line or 0) + 1}) repeats {repeated}: imported with the "
+                "first value of each field (keyword lists joined)."
             )
             block = _merged_entry(block)
         elif isinstance(block, DuplicateBlockKeyBlock):

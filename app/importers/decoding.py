@@ -39,7 +39,8 @@ def decode_upload(data: bytes, filename: str) -> DecodedText:
     for magic, what in KNOWN_BINARY:
         if data.startswith(magic):
             raise ImportRejected(415, f"The uploaded file '{filename}' is {what}.")
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    boms = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    for bom, codec in boms:
         if data.startswith(bom):
             try:
                 return DecodedText(data.decode(codec), codec.replace("-sig", ""))

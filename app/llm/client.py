@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -26,8 +26,8 @@ from tenacity import (
     wait_random,
 )
 
-from app.llm.providers import ProviderSettings
 from app.llm.limits import ProcessLimits, ProviderLimits
+from app.llm.providers import ProviderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def parse_retry_after(value: str | None) -> float | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -20,8 +21,11 @@ class Base(DeclarativeBase):
     """Base of every litscreen model."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        # every model maps one Table (SQLAlchemy types it as any FromClause), so insert/update/delete accept it
+        __table__: ClassVar[Table]
 
 
 def utcnow() -> datetime:
     """Timezone-aware now, for column defaults."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -43,7 +43,7 @@ def draw_audit_sample(session: Session, task: ScreeningTask, size: int,
         raise AuditError("there are no machine-excluded results left to sample")
     chosen = (rng or random.SystemRandom()).sample(candidates, min(size, len(candidates)))
     session.execute(update(ScreeningResult).where(ScreeningResult.id.in_(chosen))
-                    .values(audit_sampled_at=datetime.now(timezone.utc), manual_review_required=True))
+                    .values(audit_sampled_at=datetime.now(UTC), manual_review_required=True))
     session.commit()
     report = audit_report(session, task)
     report["added"] = len(chosen)

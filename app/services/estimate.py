@@ -62,7 +62,7 @@ def estimate_screening(session: Session, project: Project, config: Mapping[str, 
     records = list(session.scalars(select(Literature).where(Literature.project_id == project.id)
                                    .order_by(Literature.id)))
     prompt_per_model = sum(_prompt_tokens(project, record) for record in records)
-    per_model = []
+    per_model: list[dict[str, Any]] = []
     for model in snapshot["models"]:
         key = f"{model['provider']}:{model['model']}"
         history = _mean_completion_tokens(session, project, key)

@@ -36,7 +36,8 @@ def _rows(counts: dict[str, Any]) -> list[tuple[str, list[str], list[str] | None
     return [
         ("Identification", [f"Records identified from databases ({_n(ident['identified'])})", *sources],
          ["Records removed before screening:", f"  Duplicate records removed ({_n(ident['duplicates_removed'])})",
-          "  Records marked as ineligible by", f"  automation tools ({_n(screen['marked_ineligible_by_automation'])})"]),
+          "  Records marked as ineligible by",
+          f"  automation tools ({_n(screen['marked_ineligible_by_automation'])})"]),
         ("Screening", [f"Records screened ({_n(screen['screened_by_humans'])})",
                        f"  awaiting a human decision: {screen['awaiting_human_decision']:,}"],
          [f"Records excluded ({_n(screen['excluded_by_humans'])})"]),

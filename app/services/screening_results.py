@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -46,7 +46,7 @@ def throughput(session: Session, task: ScreeningTask, window_seconds: float = 60
     """Items per second over the last ``window_seconds`` of this run (None before any item finished)."""
     if task.started_at is None:
         return None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     since = max(task.started_at, now - timedelta(seconds=window_seconds))
     elapsed = (now - since).total_seconds()
     if elapsed <= 0:
@@ -170,7 +170,7 @@ def review_result(session: Session, user: User, result: ScreeningResult, decisio
     result.review_decision = decision
     result.review_note = note
     result.reviewer_id = user.id
-    result.reviewed_at = datetime.now(timezone.utc)
+    result.reviewed_at = datetime.now(UTC)
     result.final_decision = decision
     result.manual_review_required = False
     session.commit()

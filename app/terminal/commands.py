@@ -179,6 +179,8 @@ def projects_create(name: str, picos_file: Path, api_url: str | None, token: str
     if not isinstance(spec, dict):
         raise click.ClickException(f"{picos_file} must hold a JSON object with 'picos'")
     picos = spec.get("picos", spec if set(spec) & set("PICOS") else None)
+    if not isinstance(picos, dict):
+        raise click.ClickException(f"{picos_file} must hold 'picos': an object with P, I, C, O and S")
     try:
         with make_client(api_url, token) as client:
             project = client.create_project(name, picos, spec.get("inclusion_criteria"),

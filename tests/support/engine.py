@@ -123,7 +123,7 @@ def simulator_calls(simulator: Simulator) -> int:
 
 def logs(processes: ProcessGroup) -> str:
     """Every subprocess log (for assertion messages only; assertions read the database)."""
-    return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)  # type: ignore[attr-defined]
+    return "\n".join(p.log_path.read_text(errors="replace")[-4000:] for p in processes.processes)
 
 
 def running_batch(database_url: str, task_id: int, min_cursor: int = 1) -> tuple | None:

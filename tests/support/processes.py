@@ -1,16 +1,19 @@
-"""Real subprocesses for tests: Celery workers (and anything else) in their own process groups."""
+"""Real subprocesses for tests (workers, beat, servers), on the product's own harness (``app/processes.py``).
+
+``ProcessGroup`` is a test's view of :class:`app.processes.ProcessStack`: the same start (new session, log file,
+parent-death signal) and the same ordered stop, plus the test worker command and ``kill -9`` of a whole tree.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
+from app.processes import ChildProcess, ProcessStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,23 +27,26 @@ def subprocess_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 class ProcessGroup:
-    """Starts subprocesses in new sessions and kills all of them (and their children) at the end."""
+    """Starts subprocesses in new sessions and stops all of them (and their children) at the end of a test."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen] = []
+        self.stack = ProcessStack(log_dir, cwd=ROOT)
 
-    def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
-        """Start ``args`` with its output in ``<log_dir>/<name>.log``."""
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        process.log_path = self.log_dir / f"{name}.log"  # type: ignore[attr-defined]
-        self.processes.append(process)
-        return process
+    @property
+    def log_dir(self) -> Path:
+        return self.stack.log_dir
+
+    @property
+    def processes(self) -> list[ChildProcess]:
+        """Every child started so far, oldest first."""
+        return list(self.stack.children)
+
+    def start(self, args: list[str], env: dict[str, str], name: str) -> ChildProcess:
+        """Start ``args`` with its output in ``<log_dir>/<name>.log`` (``child.log_path``)."""
+        return self.stack.start(name, args, env, essential=False)
 
     def start_worker(self, database_url: str, name: str, concurrency: int = 1, queues: str | None = None,
-                     pool: str = "prefork", **env: str) -> subprocess.Popen:
+                     pool: str = "prefork", **env: str) -> ChildProcess:
         """A real worker subprocess on the test database: the production worker plus the diagnostic probes
         (``celery -A tasks.diagnostic_worker worker``)."""
         args = [sys.executable, "-m", "celery", "-A", "tasks.diagnostic_worker", "worker", "--loglevel", "INFO",
@@ -51,31 +57,13 @@ class ProcessGroup:
         return self.start(args, subprocess_env(database_url, **env), name)
 
     @staticmethod
-    def kill_tree(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the process and all its descendants (``kill -9`` by default)."""
-        try:
-            parent = psutil.Process(process.pid)
-            children = parent.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        for proc in [parent, *children]:
-            try:
-                proc.send_signal(sig)
-            except psutil.NoSuchProcess:
-                pass
+    def kill_tree(process: ChildProcess, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the process and all its descendants (``kill -9`` by default); does not wait."""
+        ProcessStack.signal_group(process, sig)
 
     def stop_all(self) -> None:
-        """Kill everything started here and reap it."""
-        for process in self.processes:
-            if process.poll() is None:
-                self.kill_tree(process, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.kill_tree(process, signal.SIGKILL)
-                process.wait(timeout=5)
+        """Stop everything started here, newest first (SIGTERM, then SIGKILL after 10 s), and reap it."""
+        self.stack.stop_all(timeout=10.0)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.2,

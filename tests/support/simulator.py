@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from app.processes import ChildProcess
 from tests.support.processes import ProcessGroup, wait_for
 
 _LISTENING = re.compile(r"llm-simulator listening on (http://[\d.]+:\d+/v1)")
@@ -21,7 +21,7 @@ class Simulator:
     """A running simulator: its base URL (ending in /v1) and its process."""
 
     base_url: str
-    process: subprocess.Popen
+    process: ChildProcess
 
     def stats(self, window: float = 1.0) -> dict[str, Any]:
         """``GET /v1/stats``: calls_total, calls_by_model (every request, errored ones included), ..."""
@@ -47,7 +47,7 @@ def start_simulator(processes: ProcessGroup, name: str = "llm-simulator", **knob
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     process = processes.start(args, env, name)
-    log_path = process.log_path  # type: ignore[attr-defined]
+    log_path = process.log_path
 
     def listening() -> str | None:
         if process.poll() is not None:

@@ -33,7 +33,7 @@ blp = Blueprint("duplicates", __name__, url_prefix="/api/v1/asl/projects",
 class PossibleDuplicates(MethodView):
     @blp.response(200, PossibleDuplicateSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, pagination_parameters, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, pagination_parameters, project_id: int):
         """List pairs of records that are probably one study, for a human to merge or dismiss."""
         project = load_project(project_id)
         pairs = duplicates_service.find_possible_duplicates(db.session(), project)
@@ -46,7 +46,7 @@ class PossibleDuplicates(MethodView):
 class MergeDuplicates(MethodView):
     @blp.arguments(MergeSchema)
     @blp.response(200, MergeResultSchema)
-    def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, body: dict[str, Any], project_id: int):
         """Merge records into one (keep_id), completing it from the others, which are removed."""
         project = load_project(project_id)
         kept, warnings = duplicates_service.merge_duplicates(
@@ -59,7 +59,7 @@ class MergeDuplicates(MethodView):
 class DismissDuplicates(MethodView):
     @blp.arguments(DismissSchema)
     @blp.response(200, DismissResultSchema)
-    def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, body: dict[str, Any], project_id: int):
         """Mark records as different studies: they are not listed as possible duplicates again."""
         project = load_project(project_id)
         duplicates_service.dismiss_duplicates(db.session(), project, current_user(), body["literature_ids"])
@@ -69,6 +69,6 @@ class DismissDuplicates(MethodView):
 @blp.route("/<int:project_id>/imports")
 class Imports(MethodView):
     @blp.response(200, IdentificationSchema)
-    def get(self, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, project_id: int):
         """Records identified per source database, duplicates removed, and every import (PRISMA identification)."""
         return identification_counts(db.session(), load_project(project_id))

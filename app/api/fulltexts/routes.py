@@ -49,7 +49,7 @@ class ProjectFulltexts(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "properties": {"file": {"type": "string", "format": "binary"},
                                          "literature_id": {"type": "integer"}}}}}})
-    def post(self, files: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, files: dict[str, Any], project_id: int):
         """Attach full texts: one PDF with literature_id, or a ZIP of PDFs named by literature id, DOI or PMID."""
         project = load_project(project_id)
         literature_id = _literature_id_field()
@@ -88,7 +88,7 @@ def _literature_id_field() -> int | None:
 @blp.route("/literatures/<int:literature_id>/fulltext")
 class LiteratureFulltext(MethodView):
     @blp.response(200, FulltextSummarySchema)
-    def get(self, literature_id: int):  # type: ignore[no-untyped-def]
+    def get(self, literature_id: int):
         """A record's attached full text: SHA-256, pages, characters and whether it has a text layer."""
         session = db.session()
         owned = session.scalar(

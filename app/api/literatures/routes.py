@@ -65,7 +65,7 @@ def reject_oversize_body() -> None:
 class Literatures(MethodView):
     @blp.response(200, LiteratureSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, pagination_parameters, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, pagination_parameters, project_id: int):
         """List a project's records (in import order)."""
         project = load_project(project_id)
         items, total = literature_service.list_literature(

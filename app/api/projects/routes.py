@@ -39,7 +39,7 @@ def with_counts(projects: list[Project]) -> list[Project]:
 class Projects(MethodView):
     @blp.response(200, ProjectSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, pagination_parameters):
         """List your projects."""
         items, total = project_service.list_projects(
             db.session(), current_user(), pagination_parameters.first_item, pagination_parameters.page_size
@@ -49,7 +49,7 @@ class Projects(MethodView):
 
     @blp.arguments(ProjectCreateSchema)
     @blp.response(201, ProjectSchema)
-    def post(self, data):  # type: ignore[no-untyped-def]
+    def post(self, data):
         """Create a project."""
         return with_counts([project_service.create_project(db.session(), current_user(), data)])[0]
 
@@ -57,18 +57,18 @@ class Projects(MethodView):
 @blp.route("/<int:project_id>")
 class ProjectById(MethodView):
     @blp.response(200, ProjectSchema)
-    def get(self, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, project_id: int):
         """Get a project."""
         return with_counts([load_project(project_id)])[0]
 
     @blp.arguments(ProjectUpdateSchema)
     @blp.response(200, ProjectSchema)
-    def patch(self, data, project_id: int):  # type: ignore[no-untyped-def]
+    def patch(self, data, project_id: int):
         """Update a project's name, PICOS or criteria."""
         project = load_project(project_id)
         return with_counts([project_service.update_project(db.session(), project, data)])[0]
 
     @blp.response(204)
-    def delete(self, project_id: int):  # type: ignore[no-untyped-def]
+    def delete(self, project_id: int):
         """Delete a project with its records, tasks and results."""
         project_service.delete_project(db.session(), load_project(project_id))

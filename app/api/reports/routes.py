@@ -33,7 +33,7 @@ class ScreeningEstimate(MethodView):
     @blp.arguments(EstimateInputSchema)
     @blp.response(200, EstimateSchema)
     @blp.alt_response(409, description="No screening models are configured")
-    def post(self, data, project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, data, project_id: int):
         """Estimate calls, tokens and cost of screening the project before anything is spent."""
         project = load_project(project_id)
         try:
@@ -46,7 +46,7 @@ class ScreeningEstimate(MethodView):
 @blp.route("/tasks/<int:task_id>/agreement")
 class TaskAgreement(MethodView):
     @blp.response(200, AgreementSchema)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """Recall, specificity, work saved, Cohen's kappa and Gwet's AC1 against the records' human labels."""
         return agreement.task_agreement(db.session(), load_task(task_id))
 
@@ -56,7 +56,7 @@ class AuditSample(MethodView):
     @blp.arguments(AuditSampleInputSchema)
     @blp.response(201, AuditSchema)
     @blp.alt_response(409, description="No machine-excluded results are left to sample")
-    def post(self, data, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, data, task_id: int):
         """Draw a random sample of machine-excluded results and queue it for human review."""
         task = load_task(task_id)
         try:
@@ -69,7 +69,7 @@ class AuditSample(MethodView):
 @blp.route("/tasks/<int:task_id>/audit")
 class TaskAudit(MethodView):
     @blp.response(200, AuditSchema)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """The audit: sampled, reviewed, missed includes and the exact upper 95 % bound on the miss rate."""
         return audit.audit_report(db.session(), load_task(task_id))
 

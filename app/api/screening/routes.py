@@ -43,7 +43,7 @@ def load_task(task_id: int) -> ScreeningTask:
 class StartScreening(MethodView):
     @blp.arguments(StartScreeningSchema)
     @blp.response(202, TaskSchema)
-    def post(self, data, project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, data, project_id: int):
         """Start screening the project's records (202: the run proceeds in the background)."""
         project = load_project(project_id)
         session = db.session()
@@ -58,7 +58,7 @@ class StartScreening(MethodView):
 class ProjectTasks(MethodView):
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, project_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, project_id: int, pagination_parameters):
         """List the project's screening tasks, newest first."""
         project = load_project(project_id)
         session = db.session()
@@ -71,7 +71,7 @@ class ProjectTasks(MethodView):
 @blp.route("/tasks/<int:task_id>")
 class TaskById(MethodView):
     @blp.response(200, TaskSchema)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """A task's status, counters, progress and ETA."""
         return runs.task_document(load_task(task_id))
 
@@ -80,7 +80,7 @@ class TaskById(MethodView):
 class TaskBatches(MethodView):
     @blp.response(200, BatchSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int, pagination_parameters):
         """A task's batches: status, cursor, attempts and lease (the checkpoint rows)."""
         return runs.batches_page(load_task(task_id), pagination_parameters)
 
@@ -88,7 +88,7 @@ class TaskBatches(MethodView):
 @blp.route("/tasks/<int:task_id>/cancel")
 class CancelTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Cancel a run: running batches stop at their next checkpoint; results so far are kept."""
         return runs.cancel(load_task(task_id))
 
@@ -96,7 +96,7 @@ class CancelTask(MethodView):
 @blp.route("/tasks/<int:task_id>/retry")
 class RetryTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         return runs.retry(load_task(task_id))
 
@@ -106,7 +106,7 @@ class TaskResults(MethodView):
     @blp.arguments(ResultFilterSchema, location="query")
     @blp.response(200, ResultSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, filters, task_id: int, pagination_parameters):
         """A task's results; filter by decision (include, exclude, conflict, uncertain, failed), conflict, review."""
         return runs.results_page(load_task(task_id), filters, pagination_parameters)
 
@@ -115,7 +115,7 @@ class TaskResults(MethodView):
 class ExportTask(MethodView):
     @blp.arguments(ExportArgsSchema, location="query")
     @blp.response(200, content_type="text/plain")
-    def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, args, task_id: int):
         """Download the results as CSV, XLSX or RIS (RIS re-imports into reference managers and Covidence)."""
         task = load_task(task_id)
         session = db.session()
@@ -136,7 +136,7 @@ class ExportTask(MethodView):
 class ResultById(MethodView):
     @blp.arguments(ReviewInputSchema)
     @blp.response(200, ResultSchema)
-    def patch(self, data, result_id: int):  # type: ignore[no-untyped-def]
+    def patch(self, data, result_id: int):
         """Record a human review: a decision (include or exclude, with a note) and / or reviewed field values."""
         session = db.session()
         result, record = results_service.get_result(session, current_user(), result_id)

@@ -12,9 +12,9 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.models import ScreeningBatch, ScreeningTask
 from app.models.statuses import (
@@ -28,8 +28,8 @@ from app.services.engine.context import EngineContext
 
 logger = logging.getLogger(__name__)
 
-BATCHES = cast(Table, ScreeningBatch.__table__)
-TASKS = cast(Table, ScreeningTask.__table__)
+BATCHES = ScreeningBatch.__table__
+TASKS = ScreeningTask.__table__
 
 
 def lease_deadline(ttl: float) -> Any:

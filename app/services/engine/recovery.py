@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app import task_names
@@ -33,7 +33,7 @@ from app.services.engine.publisher import TaskMessage
 
 logger = logging.getLogger(__name__)
 
-RESULTS = cast(Table, ScreeningResult.__table__)
+RESULTS = ScreeningResult.__table__
 
 
 def recompute_counters(conn: Connection | Session, task_id: int) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
 from app.models import ScreeningResult
 from app.models.statuses import BatchStatus
@@ -28,7 +28,7 @@ from app.services.record_screening import open_llm_cache
 
 logger = logging.getLogger(__name__)
 
-RESULTS = cast(Table, ScreeningResult.__table__)
+RESULTS = ScreeningResult.__table__
 
 
 class Stop(enum.Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -69,7 +69,7 @@ def start_task(ctx: EngineContext, session: Session, task_type: str, scope: Task
     ids = kind.list_items(session, TaskScope(scope.owner_id, scope.project_id, params))
     size = kind.chunk.size_for(len(ids), batch_size)
     chunks = split_into_batches(ids, size)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     task = ScreeningTask(project_id=scope.project_id, owner_id=scope.owner_id, task_type=task_type,
                          status=TaskStatus.PENDING, params=params, total_items=len(ids), total_batches=len(chunks),
                          batch_size=size, model_config=snapshot, attempt=1, chord_id=str(uuid.uuid4()),

@@ -233,7 +233,7 @@ class FulltextExtractor:
         hits = self.cache.get_many(keys) if self.cache is not None else {}
         outcome = ModelAnswer(spec.key, None, parts=len(parts))
         part_answers: list[FulltextAnswer] = []
-        for key, part_messages in zip(keys, messages):
+        for key, part_messages in zip(keys, messages, strict=False):
             hit = hits.get(key)
             if isinstance(hit, dict) and hit.get("answer"):
                 part_answers.append(answer_from_dict(hit["answer"]))

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ NOT_STATED = "reason not stated"
 def fulltext_prisma_counts(session: Session, project_id: int) -> dict[str, Any]:
     """The full-text part of a PRISMA 2020 flow for ``project_id`` (see module docstring)."""
     task = latest_task(session, project_id, "fulltext")
-    results = []
+    results: Sequence[Any] = []
     if task is not None:
         results = session.execute(select(ScreeningResult.literature_id, ScreeningResult.status,
                                          ScreeningResult.final_decision, ScreeningResult.exclusion_reason)

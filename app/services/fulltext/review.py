@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ def apply_field_reviews(result: ScreeningResult, user: User, reviews: Mapping[st
         raise FieldReviewRejected(f"fields.{unknown[0]}", f"result {result.id} has no field {unknown[0]!r}; its "
                                                           f"fields are {', '.join(current) or 'none'}")
     updated = copy.deepcopy(current)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     for name, review in reviews.items():
         entry = updated[name]
         entry.setdefault("llm_value", entry.get("value"))
@@ -77,7 +77,7 @@ def review_result_fields(session: Session, user: User, result: ScreeningResult, 
         result.review_decision = decision
         result.review_note = review.get("note")
         result.reviewer_id = user.id
-        result.reviewed_at = datetime.now(timezone.utc)
+        result.reviewed_at = datetime.now(UTC)
         result.final_decision = decision
     refresh_review_required(result)
     session.commit()

@@ -174,7 +174,8 @@ class FulltextKind(TaskKind):
         query = (select(ScreeningResult, Literature)
                  .join(Literature, Literature.id == ScreeningResult.literature_id)
                  .where(ScreeningResult.task_id == task.id).order_by(ScreeningResult.item_id))
-        for result, record in session.execute(query.execution_options(yield_per=200)):
+        # unpacked: plain (result, record) tuples, not SQLAlchemy Row objects
+        for result, record in session.execute(query.execution_options(yield_per=200)):  # noqa: UP028
             yield result, record
 
 

@@ -167,8 +167,9 @@ class TitleAbstractKind(TaskKind):
         query = (select(ScreeningResult, Literature)
                  .join(Literature, Literature.id == ScreeningResult.literature_id)
                  .where(ScreeningResult.task_id == task.id).order_by(ScreeningResult.item_id))
-        for result, record in session.execute(query.execution_options(yield_per=500)):
-            yield result, record  # (rows, not Row objects)
+        # unpacked: plain (result, record) tuples, not SQLAlchemy Row objects
+        for result, record in session.execute(query.execution_options(yield_per=500)):  # noqa: UP028
+            yield result, record
 
 
 TITLE_ABSTRACT = register(TitleAbstractKind())
