@@ -80,9 +80,8 @@ def register_api(app: Flask) -> None:
     """Bind flask-smorest, the JSON error handlers and every blueprint."""
     from app.api import register_blueprints
     from app.api.errors import register_error_handlers
-    from app.api.request_guards import install_converters, register_request_guards
-
     from app.api.openapi_errors import ErrorResponsesPlugin
+    from app.api.request_guards import install_converters, register_request_guards
 
     install_converters(app, extensions.api)
     extensions.api.init_app(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})

@@ -2,12 +2,13 @@
 
 The simulator answers every call after ``--latency`` seconds; each worker process lets ``SIM_MAX_CONCURRENCY``
 calls be in flight and a record takes two calls (two models, in parallel), so the provider limit is
-``workers × SIM_MAX_CONCURRENCY / latency`` calls/s, half that in records/s. The run: the ACI-Bench fixture's notes cycled to ``--records`` rows, uploaded through the
+``workers × SIM_MAX_CONCURRENCY / latency`` calls/s, half that in records/s. The run: the ACI-Bench fixture's
+notes cycled to ``--records`` rows, uploaded through the
 service, a six-field schema, LLM cache off, 2 real ``celery worker`` processes (``--concurrency 1``). Measured
 from the start request to the task's final status (worker start-up excluded: the workers are up first).
 
     .venv/bin/python bench/bench_dc_engine.py [--records 240] [--latency 0.5] [--sim-concurrency 4]
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import database
-from tests.support.engine import query, simulator_calls, wait_final
-from tests.support.processes import ProcessGroup, wait_for
-from tests.support.simulator import start_simulator
+from tests.support import database  # noqa: E402
+from tests.support.engine import query, simulator_calls, wait_final  # noqa: E402
+from tests.support.processes import ProcessGroup, wait_for  # noqa: E402
+from tests.support.simulator import start_simulator  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "clinical" / "aci_bench_30.csv"
 SCHEMA = {"fields": [

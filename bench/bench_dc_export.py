@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import database
+from tests.support import database  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "clinical" / "aci_bench_30.csv"
 FIELDS = [

@@ -55,7 +55,7 @@ def check_exposure(address: str | None, basic_auth: Iterable[str] | str | None, 
     )
 
 
-def install(options) -> None:  # type: ignore[no-untyped-def]
+def install(options) -> None:
     """Check Flower's final options (tornado ``options``) once they are parsed."""
 
     def check() -> None:

@@ -8,7 +8,7 @@ from flask import Flask
 from app.llm.prompt_limits import cap_record_text
 from app.services.record_screening import RecordText
 from app.services.screening_results import result_view
-from tests.test_llm_screening import screen_all, sim_config, simulator
+from tests.test_llm_screening import screen_all, sim_config
 
 
 def test_cap_keeps_the_title_first_then_the_abstract() -> None:

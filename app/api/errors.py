@@ -36,8 +36,8 @@ def api_abort(code: int, message: str, errors: dict | None = None) -> None:
 def _domain_statuses() -> dict[type[Exception], int]:
     """Domain error class -> HTTP status (0: the error carries its own ``status``)."""
     from app.importers import ImportRejected
-    from app.services.fulltext.review import FieldReviewRejected
     from app.services.engine.errors import ScreeningError
+    from app.services.fulltext.review import FieldReviewRejected
     from app.services.kinds import KindInputError, NothingToProcess
     from app.services.possible_duplicates import DuplicateMergeError
     from app.services.projects import ProjectNotFound

@@ -33,8 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from app.llm import fulltext_simulator
-from app.llm import sim_extraction
+from app.llm import fulltext_simulator, sim_extraction
 from app.llm.relevance import relevance
 
 logger = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 Names, sequences and columns match what kombu's SQLAlchemy transport and Celery's database backend map, so
 their own ``create_all(checkfirst=True)`` finds them present. Migration 0003 adds the columns and indexes the
-transport needs (queue expiry, visibility timeout, message TTL) and drops kombu's unused ones. ``kombu_binding`` is ours: the transport in
-``tasks/broker/`` persists exchange bindings there so routing works across processes.
+transport needs (queue expiry, visibility timeout, message TTL) and drops kombu's unused ones. ``kombu_binding``
+is ours: the transport in ``tasks/broker/`` persists exchange bindings there so routing works across processes.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class Channel(sqla_transport.Channel):
     def get_table(self, exchange: str) -> list[tuple[str, str, str]]:
         """Bindings of ``exchange`` from the database (all processes' bindings)."""
         rows = self.connection.execute(sql.BINDINGS_OF, {"exchange": exchange}, fetch=True)
-        return [(routing_key, pattern or None, queue) for routing_key, pattern, queue in rows]
+        return [(routing_key, pattern or None, queue) for routing_key, pattern, queue in rows]  # type: ignore[misc]  # kombu: pattern may be None
 
     def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any) -> None:
         if if_empty and self._size(queue):
@@ -132,7 +132,7 @@ class Channel(sqla_transport.Channel):
             redeclared = True
         return redeclared
 
-    def _put(self, queue: str, message: dict, **kwargs: Any) -> None:
+    def _put(self, queue: str, message: dict, **kwargs: Any) -> None:  # type: ignore[override]  # kombu names it payload
         params = {"queue": queue, "payload": dumps(message)}
         if not self.connection.execute(sql.PUT, params):
             self.connection.execute(sql.UPSERT_QUEUE, {"queue": queue, "expires": None, "ttl": None})

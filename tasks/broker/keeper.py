@@ -55,10 +55,10 @@ def redeclare_queue(transport: Transport, queue: str) -> None:
     logger.warning("broker queue %s had expired while consumed; declaring it again", queue)
     transport.execute(sql.UPSERT_QUEUE, {"queue": queue, "expires": declared["expires"], "ttl": declared["ttl"]})
     for exchange, routing_key, _arguments in transport.state.queue_bindings(queue):
-        exchange_type = transport.state.exchanges.get(exchange, {}).get("type", "direct")
+        exchange_type = transport.state.exchanges.get(exchange, {}).get("type", "direct")  # type: ignore[union-attr]  # kombu types it Optional; always a dict here
         pattern = None
         if exchange_type == "topic":
-            pattern = transport.Channel.exchange_types["topic"](None).key_to_pattern(routing_key)
+            pattern = transport.Channel.exchange_types["topic"](None).key_to_pattern(routing_key)  # type: ignore[attr-defined]  # TopicExchange
         transport.execute(sql.UPSERT_BINDING, {"exchange": exchange, "type": exchange_type,
                                                "routing_key": routing_key or "", "pattern": pattern or "",
                                                "queue": queue})

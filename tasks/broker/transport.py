@@ -179,7 +179,7 @@ class Transport(sqla_transport.Transport):
         self.declared_queues.pop(queue, None)
         self.maybe_ready.discard(queue)
         self.state.queue_bindings_delete(queue)
-        for exchange in self.state.exchanges.values():
+        for exchange in self.state.exchanges.values():  # type: ignore[union-attr]  # kombu types it Optional
             table = exchange.get("table")
             if table:
                 table[:] = [meta for meta in table if meta[2] != queue]

@@ -16,7 +16,7 @@ blp = Blueprint("cache", __name__, url_prefix="/api/v1/cache", description="The 
 @blp.route("/stats")
 class CacheStats(MethodView):
     @blp.response(200, CacheStatsSchema)
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self):
         """Cache size, expired entries and hits / misses, per key prefix (admins only: fleet-wide figures)."""
         require_admin()
         return get_cache(current_app.config).stats()
@@ -26,7 +26,7 @@ class CacheStats(MethodView):
 class CacheEntries(MethodView):
     @blp.arguments(CacheDeleteArgsSchema, location="query")
     @blp.response(200, CacheDeleteResultSchema)
-    def delete(self, args):  # type: ignore[no-untyped-def]
+    def delete(self, args):
         """Delete every cache entry whose key starts with ``prefix`` (admins only: the cache is shared)."""
         require_admin()
         deleted = get_cache(current_app.config).delete_prefix(args["prefix"])

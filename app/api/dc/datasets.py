@@ -70,7 +70,7 @@ def reject_oversize_body() -> None:
 class Datasets(MethodView):
     @blp.response(200, DatasetSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, pagination_parameters):
         """List your datasets (newest first)."""
         items, total = dataset_service.list_datasets(db.session(), current_user().id,
                                                      pagination_parameters.first_item, pagination_parameters.page_size)
@@ -80,7 +80,7 @@ class Datasets(MethodView):
     @blp.arguments(DatasetUploadSchema, location="files")
     @blp.arguments(DatasetFormSchema, location="form")
     @blp.response(201, DatasetWithHealthSchema)
-    def post(self, files, form):  # type: ignore[no-untyped-def]
+    def post(self, files, form):
         """Upload a CSV or XLSX file (multipart ``file``; ``sheet`` for XLSX): rows stored as read, health checked."""
         upload = files["file"]
         filename = upload.filename or "upload"
@@ -98,12 +98,12 @@ class Datasets(MethodView):
 @blp.route("/datasets/<int:dataset_id>")
 class DatasetById(MethodView):
     @blp.response(200, DatasetWithHealthSchema)
-    def get(self, dataset_id: int):  # type: ignore[no-untyped-def]
+    def get(self, dataset_id: int):
         """One dataset with its health report."""
         return load_dataset(dataset_id)
 
     @blp.response(204)
-    def delete(self, dataset_id: int):  # type: ignore[no-untyped-def]
+    def delete(self, dataset_id: int):
         """Delete the dataset, its rows, its extractions with their results, and its cache entries."""
         dataset = load_dataset(dataset_id)
         dataset_service.delete_dataset(db.session(), dataset, cache())
@@ -113,7 +113,7 @@ class DatasetById(MethodView):
 @blp.route("/datasets/<int:dataset_id>/health")
 class DatasetHealth(MethodView):
     @blp.response(200)
-    def get(self, dataset_id: int):  # type: ignore[no-untyped-def]
+    def get(self, dataset_id: int):
         """The file's health report (cached 24 h under dc:health:<sha256>)."""
         return dataset_service.dataset_health(load_dataset(dataset_id), cache())
 
@@ -121,6 +121,6 @@ class DatasetHealth(MethodView):
 @blp.route("/templates")
 class Templates(MethodView):
     @blp.response(200, TemplateSchema(many=True))
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self):
         """Ready field schemas to start from (discharge summary, pathology report)."""
         return [{"name": name, **template} for name, template in TEMPLATES.items()]

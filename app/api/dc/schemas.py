@@ -60,7 +60,7 @@ class StartExtractionSchema(Schema):
     budget_usd = ma.Float(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
     @validates_schema
-    def check_gold_fields(self, data, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def check_gold_fields(self, data, **kwargs) -> None:
         """``gold_columns`` keys are field names of the schema."""
         names = {f["name"] for f in (data.get("schema") or {}).get("fields") or []}
         unknown = sorted(set(data.get("gold_columns") or {}) - names)

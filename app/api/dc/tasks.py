@@ -52,7 +52,7 @@ def load_dc_task(task_id: int) -> ScreeningTask:
 class StartExtraction(MethodView):
     @blp.arguments(StartExtractionSchema)
     @blp.response(202, TaskSchema)
-    def post(self, data: dict[str, Any], dataset_id: int):  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], dataset_id: int):
         """Start extracting the schema's fields from every row of the dataset (202: runs in the background)."""
         dataset = load_dataset(dataset_id)
         session = db.session()
@@ -79,7 +79,7 @@ class StartExtraction(MethodView):
 @blp.route("/tasks/<int:task_id>")
 class DcTaskById(MethodView):
     @blp.response(200, TaskSchema)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """An extraction's status, counters, progress and ETA."""
         return runs.task_document(load_dc_task(task_id))
 
@@ -88,7 +88,7 @@ class DcTaskById(MethodView):
 class DcTaskBatches(MethodView):
     @blp.response(200, BatchSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int, pagination_parameters):
         """An extraction's batches (the checkpoint rows)."""
         return runs.batches_page(load_dc_task(task_id), pagination_parameters)
 
@@ -96,7 +96,7 @@ class DcTaskBatches(MethodView):
 @blp.route("/tasks/<int:task_id>/cancel")
 class DcCancelTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Cancel an extraction: running batches stop at their next checkpoint; results so far are kept."""
         return runs.cancel(load_dc_task(task_id))
 
@@ -104,7 +104,7 @@ class DcCancelTask(MethodView):
 @blp.route("/tasks/<int:task_id>/retry")
 class DcRetryTask(MethodView):
     @blp.response(202, TaskSchema)
-    def post(self, task_id: int):  # type: ignore[no-untyped-def]
+    def post(self, task_id: int):
         """Re-run the failed records and failed or cancelled batches of a finished extraction."""
         return runs.retry(load_dc_task(task_id))
 
@@ -114,7 +114,7 @@ class DcTaskResults(MethodView):
     @blp.arguments(DcResultFilterSchema, location="query")
     @blp.response(200, ResultSchema(many=True))
     @blp.paginate(**PAGINATE_ARGS)
-    def get(self, filters, task_id: int, pagination_parameters):  # type: ignore[no-untyped-def]
+    def get(self, filters, task_id: int, pagination_parameters):
         """An extraction's results with their ``fields``; filter by decision (agreed, conflict, review, reviewed,
         failed), conflict or review."""
         return runs.results_page(load_dc_task(task_id), filters, pagination_parameters)
@@ -124,7 +124,7 @@ class DcTaskResults(MethodView):
 class DcExportTask(MethodView):
     @blp.arguments(DcExportArgsSchema, location="query")
     @blp.response(200, content_type="text/csv")
-    def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, args, task_id: int):
         """Download the dataset with the extracted fields, per-model values, evidence and flags (CSV or XLSX)."""
         task = load_dc_task(task_id)
         session = db.session()
@@ -141,7 +141,7 @@ class DcExportTask(MethodView):
 @blp.route("/tasks/<int:task_id>/accuracy")
 class DcAccuracy(MethodView):
     @blp.response(200)
-    def get(self, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, task_id: int):
         """Per field, against the gold columns: exact match, coverage, list precision/recall, per model and agreed."""
         task = load_dc_task(task_id)
         params = task.params or {}
@@ -158,7 +158,7 @@ class DcAccuracy(MethodView):
 class DcResultById(MethodView):
     @blp.arguments(ResultReviewSchema)
     @blp.response(200, ResultSchema)
-    def patch(self, data: dict[str, Any], result_id: int):  # type: ignore[no-untyped-def]
+    def patch(self, data: dict[str, Any], result_id: int):
         """Settle fields by hand: ``{fields: {name: {value, note?}}, note?}`` (values validated by the field's type)."""
         session = db.session()
         try:

@@ -1,4 +1,5 @@
-"""Liveness, readiness and Prometheus metrics (no authentication; /metrics takes a bearer token if METRICS_TOKEN is set)."""
+"""Liveness, readiness and Prometheus metrics (no authentication; /metrics takes a bearer token when
+METRICS_TOKEN is set)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _json_answer(description: str, schema: dict) -> dict:
 
 @blp.route("/healthz")
 @blp.doc(security=[], responses={"200": _json_answer("The process answers.", STATUS)})
-def healthz():  # type: ignore[no-untyped-def]
+def healthz():
     """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
@@ -39,7 +40,7 @@ def healthz():  # type: ignore[no-untyped-def]
 @blp.route("/readyz")
 @blp.doc(security=[], responses={"200": _json_answer("Ready.", READY),
                                  "503": _json_answer("The database is unreachable or not at head.", READY)})
-def readyz():  # type: ignore[no-untyped-def]
+def readyz():
     """Readiness: the database answers and its schema is at the newest migration."""
     try:
         with db.engine.connect() as connection:
@@ -61,7 +62,7 @@ def readyz():  # type: ignore[no-untyped-def]
 @blp.route("/metrics")
 @blp.doc(responses={"200": {"description": "Prometheus text exposition.",
                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics():  # type: ignore[no-untyped-def]
+def metrics():
     """Prometheus text exposition (needs ``Authorization: Bearer <METRICS_TOKEN>`` when METRICS_TOKEN is set)."""
     from app.metrics import render_metrics
 
@@ -71,5 +72,5 @@ def metrics():  # type: ignore[no-untyped-def]
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(expected).encode()):
             api_abort(401, "GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.")
 
-    body, content_type = render_metrics(current_app._get_current_object())
+    body, content_type = render_metrics(current_app._get_current_object())  # type: ignore[attr-defined]  # a LocalProxy
     return Response(body, content_type=content_type)

@@ -38,7 +38,8 @@ REQUEST_BODY_DOC = {
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science or EndNote XML export."},
+                                    "description": "RIS, MEDLINE (.nbib), BibTeX, CSV, Web of Science or "
+                                                   "EndNote XML export."},
                            "source": {"type": "string", "maxLength": 200,
                                       "description": "the database the export came from"}},
         }},
@@ -77,7 +78,7 @@ class Literatures(MethodView):
     @blp.arguments(LiteratureImportSchema, location="json")
     @blp.response(201, ImportSummarySchema)
     @blp.doc(requestBody=REQUEST_BODY_DOC)
-    def post(self, body: dict[str, Any], project_id: int):  # type: ignore[no-untyped-def]
+    def post(self, body: dict[str, Any], project_id: int):
         """Import records: JSON {records: [...]} or a multipart file (RIS, MEDLINE/.nbib, BibTeX, CSV, Web of
         Science, EndNote XML)."""
         project = load_project(project_id)

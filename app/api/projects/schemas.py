@@ -11,9 +11,9 @@ class PicosSchema(Schema):
     """PICOS criteria: Population, Intervention, Comparison, Outcome, Study design (each free text)."""
 
     P = fields.String(load_default="", validate=validate.Length(max=5000))
-    I = fields.String(load_default="", validate=validate.Length(max=5000))
+    I = fields.String(load_default="", validate=validate.Length(max=5000))  # noqa: E741
     C = fields.String(load_default="", validate=validate.Length(max=5000))
-    O = fields.String(load_default="", validate=validate.Length(max=5000))
+    O = fields.String(load_default="", validate=validate.Length(max=5000))  # noqa: E741
     S = fields.String(load_default="", validate=validate.Length(max=5000))
 
     @validates_schema

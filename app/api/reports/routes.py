@@ -80,7 +80,7 @@ class ProjectPrisma(MethodView):
     @blp.response(200, PrismaSchema)
     @blp.doc(responses={"200": {"description": "PRISMA counts as JSON, or the flow diagram as SVG",
                                 "content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
-    def get(self, args, project_id: int):  # type: ignore[no-untyped-def]
+    def get(self, args, project_id: int):
         """PRISMA 2020 counts of the project as JSON, or its flow diagram as SVG."""
         project = load_project(project_id)
         counts = prisma.prisma_counts(db.session(), project)
@@ -96,7 +96,7 @@ class TaskMethods(MethodView):
     @blp.response(200, MethodsSchema)
     @blp.doc(responses={"200": {"description": "The methods paragraph as text",
                                 "content": {"text/plain": {"schema": {"type": "string"}}}}})
-    def get(self, args, task_id: int):  # type: ignore[no-untyped-def]
+    def get(self, args, task_id: int):
         """The methods paragraph (PRISMA 2020 item 8, RAISE) written from the task's own records."""
         report = methods.methods_text(db.session(), load_task(task_id))
         if args["format"] == "text":

@@ -173,7 +173,7 @@ class ItemProcessor(ABC):
         None means the item no longer exists (deleted since the task started): it counts as done, with no row.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: processors without resources keep the no-op
         """Release HTTP clients and threads (called once, when the batch ends)."""
 
 
