@@ -17,9 +17,10 @@ import psutil
 import pytest
 
 from app import task_names
+from app.processes import free_port
+from tests.support.broker import BROKER_ENV, executions, query, start_workers
 from tests.support.processes import ProcessGroup, subprocess_env, wait_for
-from tests.test_broker_transport import BROKER_ENV, executions, query, start_workers
-from tests.test_flower import AUTH, free_port
+from tests.test_flower import AUTH
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 
 from app import task_names
 from tasks.broker.transport import Transport
+from tests.support.broker import executions, query, start_workers
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_broker_transport import executions, query, start_workers
 
 pytestmark = pytest.mark.slow
 

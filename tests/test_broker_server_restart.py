@@ -18,8 +18,8 @@ from celery import Celery
 
 import celeryconfig
 from app import task_names
+from tests.support.broker import BROKER_ENV, executions, wait_ready
 from tests.support.processes import ProcessGroup, wait_for
-from tests.test_broker_transport import BROKER_ENV, executions, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.services.spreadsheet_safe import neutralise_cell
 from tests.support.engine import query
-from tests.test_screening_api import models_configured, seed_results, start
+from tests.support.screening import models_configured, seed_results, start
 
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTab", "\rCR"]
 

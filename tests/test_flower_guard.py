@@ -9,6 +9,7 @@ import sys
 import httpx
 import pytest
 
+from app.processes import free_port
 from tasks.flower_guard import (
     FlowerExposed,
     check_exposure,
@@ -16,7 +17,6 @@ from tasks.flower_guard import (
     is_loopback,
 )
 from tests.support.processes import ROOT, ProcessGroup, subprocess_env, wait_for
-from tests.test_flower import free_port
 
 pytestmark = pytest.mark.slow
 

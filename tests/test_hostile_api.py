@@ -93,7 +93,7 @@ def test_the_openapi_document_is_valid_and_documents_error_answers(client) -> No
 def test_retry_of_an_old_run_while_a_new_one_is_active_is_409(app, client, auth, project_id, monkeypatch,
                                                               database_url) -> None:
     from tests.support.engine import add_records
-    from tests.test_screening_api import models_configured, start
+    from tests.support.screening import models_configured, start
 
     models_configured(app, monkeypatch)
     add_records(app, project_id, 3)

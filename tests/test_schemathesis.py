@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import PICOS
-from tests.test_screening_api import models_configured, seed_results, start
+from tests.support.screening import models_configured, seed_results, start
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 12
