@@ -15,7 +15,9 @@ Each is a short transaction on the process's pool: no connection is held while a
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
 import uuid
@@ -31,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 from app.llm.ratelimit import SAFETY_MARGIN, RateLimiter
 
 logger = logging.getLogger(__name__)
+_HOST_TAG = socket.gethostname()[:20]
 
 RESERVE_SLOT = text("""
     INSERT INTO llm_rate_slots (limiter, next_slot)
@@ -50,6 +53,8 @@ TAKE_INFLIGHT = text("""
     RETURNING holder
 """)
 RELEASE_INFLIGHT = text("DELETE FROM llm_inflight WHERE holder = :holder")
+LOCAL_HOLDERS = text("SELECT holder FROM llm_inflight WHERE limiter = :limiter AND holder LIKE :prefix")
+HOLDER_ID_CHARS = 36
 POLL_SECONDS = 0.05       # first wait for a free in-flight place; doubles up to MAX_POLL_SECONDS
 MAX_POLL_SECONDS = 0.5
 
@@ -96,6 +101,17 @@ class FleetLimits:
         self.max_concurrency = max_concurrency
         self.lease_seconds = lease_seconds
 
+    def _drop_dead_local_holders(self) -> int:
+        """Free the places of holders on this host whose process is gone (a ``kill -9``ed pool child), without
+        waiting for their leases to run out; holders on other hosts still expire by lease."""
+        prefix = f"{_HOST_TAG}:"
+        with self.engine.begin() as conn:
+            holders = list(conn.execute(LOCAL_HOLDERS, {"limiter": self.limiter, "prefix": prefix + "%"}).scalars())
+            dead = [h for h in holders if not _pid_alive(h[len(prefix):].split(":", 1)[0])]
+            for holder in dead:
+                conn.execute(RELEASE_INFLIGHT, {"holder": holder})
+        return len(dead)
+
     def _try_take(self, holder: str) -> float | None:
         """Take an in-flight place and the next start slot: seconds until the slot, or None when the fleet's
         places are all taken."""
@@ -110,9 +126,11 @@ class FleetLimits:
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        holder = str(uuid.uuid4())
+        holder = f"{_HOST_TAG}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:HOLDER_ID_CHARS]
         poll = POLL_SECONDS
         while (wait := self._waiting(self._try_take, holder)) is None:
+            if self._waiting(self._drop_dead_local_holders):
+                continue
             time.sleep(poll * (0.5 + random.random()))
             poll = min(MAX_POLL_SECONDS, poll * 2)
         try:
@@ -131,6 +149,16 @@ def _log_wait(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     logger.warning("provider limits: database unavailable (%s); waiting %.1f s (attempt %d)", type(exc).__name__,
                    state.next_action.sleep if state.next_action else 0.0, state.attempt_number)
+
+
+def _pid_alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _is_disconnect(exc: BaseException) -> bool:
