@@ -8,7 +8,11 @@ from flask import Flask
 from app.llm.prompt_limits import cap_record_text
 from app.services.record_screening import RecordText
 from app.services.screening_results import result_view
-from tests.test_llm_screening import screen_all, sim_config
+from tests.test_llm_screening import (
+    screen_all,
+    sim_config,
+    simulator,  # noqa: F401  (a pytest fixture this module's test uses)
+)
 
 
 def test_cap_keeps_the_title_first_then_the_abstract() -> None:
@@ -19,7 +23,7 @@ def test_cap_keeps_the_title_first_then_the_abstract() -> None:
     assert (title, abstract) == ("t" * 50, None) and warning
 
 
-def test_a_huge_record_reaches_the_models_capped_with_a_warning(app: Flask, simulator) -> None:
+def test_a_huge_record_reaches_the_models_capped_with_a_warning(app: Flask, simulator) -> None:  # noqa: F811 - the fixture
     huge = RecordText(1, "Nudges for prescribers " * 230_000, "abstract " * 1000)  # a 5.2 MB title
     normal = RecordText(2, "Nudges for prescribers", "A short abstract.")
     capped, plain = screen_all(app, sim_config(simulator, PROMPT_MAX_CHARS_PER_RECORD=4000), [huge, normal])

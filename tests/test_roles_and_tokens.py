@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 
 from tests.support import database
 from tests.support.processes import subprocess_env
@@ -17,6 +18,7 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.process  # runs the litscreen CLI as a subprocess
 def test_admin_flag_makes_an_admin_and_only_admins_manage_the_cache(database_url: str, client) -> None:
     assert cli(database_url, "users", "create", "root", "--admin").returncode == 0
     assert cli(database_url, "users", "create", "bob").returncode == 0
@@ -30,6 +32,7 @@ def test_admin_flag_makes_an_admin_and_only_admins_manage_the_cache(database_url
     assert client.get("/api/v1/cache/stats", headers={"Authorization": f"Bearer {root}"}).status_code == 200
 
 
+@pytest.mark.process  # runs the litscreen CLI as a subprocess
 def test_list_and_revoke_tokens(database_url: str, client) -> None:
     assert cli(database_url, "users", "create", "carol").returncode == 0
     first = cli(database_url, "tokens", "create", "carol").stdout.strip()
@@ -56,6 +59,7 @@ def test_list_and_revoke_tokens(database_url: str, client) -> None:
     assert unknown.returncode != 0 and "999999" in unknown.stderr
 
 
+@pytest.mark.process  # runs the litscreen CLI as a subprocess
 def test_an_expired_token_is_401(database_url: str, client) -> None:
     assert cli(database_url, "users", "create", "dave").returncode == 0
     token = cli(database_url, "tokens", "create", "dave", "--expires-in", "1").stdout.strip()

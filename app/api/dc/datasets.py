@@ -7,6 +7,7 @@ import logging
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from app.api.auth import current_user
 from app.api.dc.schemas import (
@@ -78,10 +79,21 @@ class Datasets(MethodView):
         return items
 
     @blp.arguments(DatasetUploadSchema, location="files")
-    @blp.arguments(DatasetFormSchema, location="form")
     @blp.response(201, DatasetWithHealthSchema)
-    def post(self, files, form):
+    @blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": "CSV or XLSX file, one record per row."},
+                       "sheet": {"type": "string", "minLength": 1, "maxLength": 255,
+                                 "description": "XLSX: the sheet to read (default: the first visible one)."}}}}}})
+    def post(self, files):
         """Upload a CSV or XLSX file (multipart ``file``; ``sheet`` for XLSX): rows stored as read, health checked."""
+        # the form field is read here, not by a second @blp.arguments: one multipart requestBody in the OpenAPI
+        try:
+            form = DatasetFormSchema().load({k: v for k, v in request.form.items() if k == "sheet"})
+        except ValidationError as exc:
+            api_abort(422, "Invalid form field.", {"form": exc.messages})
+            raise
         upload = files["file"]
         filename = upload.filename or "upload"
         data = upload.stream.read(_max_bytes() + 1)
