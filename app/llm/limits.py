@@ -94,7 +94,7 @@ class FleetLimits:
         self.engine = engine
         # a database that refuses or drops connections (full, restarting) is waited out, as the engine does
         self._waiting = Retrying(retry=retry_if_exception(_is_disconnect),
-                                 wait=wait_exponential_jitter(initial=0.5, max=5.0, jitter=0.5),
+                                 wait=wait_exponential_jitter(multiplier=0.5, max=5.0, jitter=0.5),
                                  stop=stop_after_delay(wait_seconds), before_sleep=_log_wait, reraise=True)
         self.limiter = limiter
         self.interval = 60.0 / rpm * SAFETY_MARGIN
