@@ -68,7 +68,7 @@ class StartExtractionSchema(Schema):
             raise ValidationError(f"not fields of the schema: {', '.join(unknown)}", "gold_columns")
 
 
-class FieldReviewSchema(Schema):
+class ClinicalFieldReviewSchema(Schema):
     value = ma.Raw(required=True, allow_none=True, metadata={"description": "The human's value for the field."})
     note = ma.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
@@ -76,8 +76,8 @@ class FieldReviewSchema(Schema):
 class ResultReviewSchema(Schema):
     """``{fields: {name: {value, note?}}}``: a human's value for each reviewed field."""
 
-    field_reviews = ma.Dict(keys=ma.String(), values=ma.Nested(FieldReviewSchema), required=True, data_key="fields",
-                            attribute="fields", validate=validate.Length(min=1))
+    field_reviews = ma.Dict(keys=ma.String(), values=ma.Nested(ClinicalFieldReviewSchema), required=True,
+                            data_key="fields", attribute="fields", validate=validate.Length(min=1))
     note = ma.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
