@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from app.db.connections import name_app_connections
+from app.db.pool import LendingQueuePool
 
 ENGINE_KEY = "litscreen_db_engine"
 
@@ -42,6 +43,7 @@ class Database:
         settings = Settings.of(app.config).database
         engine = create_engine(
             app.config["SQLALCHEMY_DATABASE_URI"],
+            poolclass=LendingQueuePool,
             pool_pre_ping=True,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,

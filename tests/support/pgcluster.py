@@ -219,15 +219,22 @@ class PgCluster:
         try:
             self._fill(held, keep_free)
             if evict and held:
-                keep = [conn.info.backend_pid for conn in held]
-                row = held[0].execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE backend_type = 'client backend' AND pid <> ALL(%s)", (keep,)).fetchone()
-                self.evicted = int(row[0]) if row else 0
-                deadline = time.monotonic() + 2  # terminated backends take a moment to free their slots
-                while time.monotonic() < deadline:
-                    self._fill(held, keep_free)
-                    time.sleep(0.01)
+                # terminate every other client and take the slots they free; a client that reconnected in the
+                # gap is terminated again, until nobody else is connected (or 10 s pass)
+                deadline = time.monotonic() + 10
+                while True:
+                    keep = [conn.info.backend_pid for conn in held]
+                    row = held[0].execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE backend_type = 'client backend' AND pid <> ALL(%s)", (keep,)).fetchone()
+                    terminated = int(row[0]) if row else 0
+                    self.evicted += terminated
+                    settle = time.monotonic() + 0.5  # terminated backends take a moment to free their slots
+                    while time.monotonic() < settle:
+                        self._fill(held, keep_free)
+                        time.sleep(0.01)
+                    if terminated == 0 or time.monotonic() > deadline:
+                        break
             logger.info("filled the test server with %d idle connections", len(held))
             yield held
         finally:

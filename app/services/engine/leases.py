@@ -172,8 +172,8 @@ def _try_claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str,
 class LeaseHeartbeat:
     """A thread renewing the lease every TTL/3 while slow LLM calls run; sets ``lost`` if the lease is gone.
 
-    A renewal that fails because the database is unreachable is tried again at the next beat (the lease lasts
-    three beats); only a renewal the database answers with "not yours" sets ``lost``.
+    A renewal that fails because the database is unreachable is tried again every 0.25 s (the lease lasts three
+    beats); only a renewal the database answers with "not yours" sets ``lost``.
     """
 
     def __init__(self, ctx: EngineContext, batch_id: int, owner: str) -> None:
@@ -208,14 +208,21 @@ class LeaseHeartbeat:
         from app.services.engine.waits import is_disconnect
 
         interval = max(0.2, self.ttl / 3)
-        while not self._stop.wait(interval):
+        pause = interval
+        while not self._stop.wait(pause):
             try:
                 renewed = self._renew()
-            except Exception as exc:  # noqa: BLE001 - a disconnect is retried at the next beat; log anything else
+            except Exception as exc:  # noqa: BLE001 - a disconnect is retried soon; log anything else
+                # try again within a fraction of the beat: the server may be back any moment, and the lease
+                # must be renewed before the sweeper sees it expire
+                first = pause == interval  # one line per outage, not four a second
+                pause = min(interval, 0.25)
                 level = logging.WARNING if is_disconnect(exc) else logging.ERROR
-                logger.log(level, "batch %s: lease renewal failed (%s); retrying", self.batch_id,
-                           type(exc).__name__)
+                if first or level == logging.ERROR:
+                    logger.log(level, "batch %s: lease renewal failed (%s); retrying", self.batch_id,
+                               type(exc).__name__)
                 continue
+            pause = interval
             if not renewed:
                 logger.warning("batch %s: lease lost by %s", self.batch_id, self.owner)
                 self.lost.set()
