@@ -36,7 +36,7 @@ def api_abort(code: int, message: str, errors: dict | None = None) -> None:
 def _domain_statuses() -> dict[type[Exception], int]:
     """Domain error class -> HTTP status (0: the error carries its own ``status``)."""
     from app.importers import ImportRejected
-    from app.services.engine.errors import ScreeningError
+    from app.services.engine.errors import BudgetTooLow, ScreeningError
     from app.services.fulltext.review import FieldReviewRejected
     from app.services.kinds import KindInputError, NothingToProcess
     from app.services.possible_duplicates import DuplicateMergeError
@@ -46,7 +46,7 @@ def _domain_statuses() -> dict[type[Exception], int]:
 
     return {ProjectNotFound: 404, TaskNotFound: 404, ResultNotFound: 404, NoModelsConfigured: 409,
             ScreeningError: 409, NothingToProcess: 409, KindInputError: 422, ImportRejected: 0,
-            DuplicateMergeError: 0, FieldReviewRejected: 422}
+            DuplicateMergeError: 0, FieldReviewRejected: 422, BudgetTooLow: 422}
 
 
 NOT_FOUND_NAMES = {"ProjectNotFound": "Project", "TaskNotFound": "Task", "ResultNotFound": "Result"}
@@ -61,7 +61,7 @@ def domain_error_body(exc: Exception, status: int) -> dict:
     if name == "NoModelsConfigured":
         return error_body(status, f"No screening models configured: {exc}")
     field = getattr(exc, "field", None)
-    if name in ("KindInputError", "FieldReviewRejected"):
+    if name in ("KindInputError", "FieldReviewRejected", "BudgetTooLow"):
         return error_body(status, str(exc), {"json": {field: [str(exc)]}})
     return error_body(status, str(exc), {field: [str(exc)]} if field else None)
 

@@ -48,6 +48,13 @@ def cancel(task: ScreeningTask) -> dict[str, Any]:
     return results_service.task_view(session, cancelled)
 
 
+def resume(task: ScreeningTask, budget_usd: float) -> dict[str, Any]:
+    """Raise a paused run's budget and re-send its unfinished batches (409 / 422: app/api/errors.py)."""
+    session = db.session()
+    resumed = engine.resume_task(engine.engine_context(current_app), session, task, budget_usd)
+    return results_service.task_view(session, resumed)
+
+
 def retry(task: ScreeningTask) -> dict[str, Any]:
     """Re-queue the failed items and unfinished batches of a finished run (409 otherwise)."""
     session = db.session()

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
-from app.models.statuses import BatchStatus, ResultStatus, TaskStatus, check_constraint_sql
+from app.models.statuses import BatchStatus, PausedReason, ResultStatus, TaskStatus, check_constraint_sql
 
 # at most one task per project and kind that is pending, running or paused (a partial unique index)
 ONE_ACTIVE_TASK_INDEX = "uq_screening_tasks_one_active_per_project_kind"
@@ -47,6 +47,9 @@ class ScreeningTask(Base):
     __tablename__ = "screening_tasks"
     __table_args__ = (
         CheckConstraint(check_constraint_sql("status", TaskStatus), name="status"),
+        CheckConstraint("budget_usd IS NULL OR budget_usd >= 0", name="budget"),
+        CheckConstraint(f"paused_reason IS NULL OR {check_constraint_sql('paused_reason', PausedReason)}",
+                        name="paused_reason"),
         Index(ONE_ACTIVE_TASK_INDEX, "project_id", "task_type", unique=True,
               postgresql_where=text("status IN ('pending', 'running', 'paused')")),
     )
@@ -80,6 +83,18 @@ class ScreeningTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
+    # budget (USD; NULL: none): spent = settled cost of the calls made, reserved = estimates of the items in flight
+    budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    budget_spent_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0, server_default="0")
+    budget_reserved_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0, server_default="0")
+    paused_reason: Mapped[str | None] = mapped_column(String(40))
+    # calibration: a run on labelled records whose configuration (models, parameters, prompt hash) is locked
+    is_calibration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    locked_config: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    calibration_task_id: Mapped[int | None] = mapped_column(ForeignKey("screening_tasks.id", ondelete="SET NULL"))
+    config_differences: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # test–retest of a fixed subset re-screened without the cache at the end of a long run
+    drift_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class ScreeningBatch(Base):
@@ -109,6 +124,8 @@ class ScreeningBatch(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # the part of the task's budget reservation held by this batch's lease holder (released on a new claim)
+    budget_reserved_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=0, server_default="0")
 
 
 class ScreeningResult(Base):

@@ -18,6 +18,12 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class PausedReason(StrEnum):
+    """``screening_tasks.paused_reason``: why a ``paused`` task waits for a resume."""
+
+    BUDGET = "budget"
+
+
 class BatchStatus(StrEnum):
     """``screening_batches.status``."""
 

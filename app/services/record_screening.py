@@ -218,6 +218,17 @@ class Screener:
         return RecordScreening(decisions, final.final_decision, final.has_conflict, final.manual_review_required,
                                False, None, prompt_tokens, completion_tokens, cost)
 
+    def max_cost(self, criteria: Criteria, record: RecordText) -> float:
+        """An upper estimate (USD) of screening ``record`` with every model without the cache: the prompt's tokens
+        (about four characters a token, plus a quarter for tokenizer differences) and the answer's ``max_tokens``.
+        A repair attempt after an invalid answer is not included."""
+        title, abstract, _warning = cap_record_text(record.title, record.abstract, self.prompt_max_chars)
+        messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
+                                  title, abstract)
+        prompt_tokens = int(sum(len(m["content"]) for m in messages) / 4 * 1.25) + 16
+        completion_tokens = int(REQUEST_PARAMS.get("max_tokens") or 1000)
+        return sum(estimate_cost(self.prices, spec.key, prompt_tokens, completion_tokens) for spec in self.models)
+
     def _decide(self, spec: ModelSpec, messages: list[dict[str, str]], key: str) -> ModelDecision:
         """Call the model (its cache lookup missed, or there is no cache) and cache a valid answer under ``key``."""
         client = self.clients[spec.provider]

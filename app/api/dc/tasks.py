@@ -18,7 +18,7 @@ from app.api.dc.datasets import load_dataset, reject
 from app.api.dc.schemas import DcExportArgsSchema, DcResultFilterSchema, ResultReviewSchema, StartExtractionSchema
 from app.api.errors import api_abort
 from app.api.pagination import PAGINATE_ARGS
-from app.api.screening.schemas import BatchSchema, ResultSchema, TaskSchema
+from app.api.screening.schemas import BatchSchema, ResultSchema, ResumeSchema, TaskSchema
 from app.extensions import db
 from app.models import DcRecord, ScreeningTask
 from app.services import engine
@@ -64,7 +64,7 @@ class StartExtraction(MethodView):
         scope = TaskScope(owner_id=current_user().id, project_id=None, params=params)
         try:
             task = engine.start_task(engine.engine_context(current_app), session, TASK_TYPE, scope,
-                                     data.get("batch_size"))
+                                     data.get("batch_size"), budget_usd=data.get("budget_usd"))
         except NoModelsConfigured as exc:
             api_abort(409, f"No extraction models configured: {exc}")
         except KindInputError as exc:
@@ -107,6 +107,16 @@ class DcRetryTask(MethodView):
     def post(self, task_id: int):
         """Re-run the failed records and failed or cancelled batches of a finished extraction."""
         return runs.retry(load_dc_task(task_id))
+
+
+@blp.route("/tasks/<int:task_id>/resume")
+class DcResumeTask(MethodView):
+    @blp.arguments(ResumeSchema)
+    @blp.response(202, TaskSchema)
+    @blp.alt_response(409, description="The extraction is not paused")
+    def post(self, data: dict[str, Any], task_id: int):
+        """Raise a paused extraction's budget and continue it from its checkpoints (422: not above what is spent)."""
+        return runs.resume(load_dc_task(task_id), data["budget_usd"])
 
 
 @blp.route("/tasks/<int:task_id>/results")

@@ -17,6 +17,7 @@ from app.api.screening.schemas import (
     ExportArgsSchema,
     ResultFilterSchema,
     ResultSchema,
+    ResumeSchema,
     ReviewInputSchema,
     StartScreeningSchema,
     TaskSchema,
@@ -50,7 +51,7 @@ class StartScreening(MethodView):
         params = {"literature_ids": data["literature_ids"]} if data.get("literature_ids") is not None else {}
         scope = TaskScope(owner_id=project.owner_id, project_id=project.id, params=params)
         task = engine.start_task(engine.engine_context(current_app), session, data["task_type"], scope,
-                                 data.get("batch_size"))
+                                 data.get("batch_size"), budget_usd=data.get("budget_usd"))
         return results_service.task_view(session, task)
 
 
@@ -99,6 +100,16 @@ class RetryTask(MethodView):
     def post(self, task_id: int):
         """Re-run the failed items and failed or cancelled batches of a finished task (same task, new attempt)."""
         return runs.retry(load_task(task_id))
+
+
+@blp.route("/tasks/<int:task_id>/resume")
+class ResumeTask(MethodView):
+    @blp.arguments(ResumeSchema)
+    @blp.response(202, TaskSchema)
+    @blp.alt_response(409, description="The task is not paused")
+    def post(self, data, task_id: int):
+        """Raise a paused run's budget and continue it from its checkpoints (422: not above what is spent)."""
+        return runs.resume(load_task(task_id), data["budget_usd"])
 
 
 @blp.route("/tasks/<int:task_id>/results")

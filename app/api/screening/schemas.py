@@ -19,6 +19,14 @@ class StartScreeningSchema(Schema):
                                 validate=validate.Range(min=1, max=MAX_REQUESTED_BATCH_SIZE))
     literature_ids = fields.List(record_id_field(), load_default=None,
                                  allow_none=True, validate=validate.Length(min=1))
+    budget_usd = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0), metadata={
+        "description": "Pause the run (status paused, paused_reason budget) before its LLM calls would pass this "
+                       "many USD; POST …/tasks/{id}/resume continues it."})
+
+
+class ResumeSchema(Schema):
+    budget_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False), metadata={
+        "description": "The new budget (USD); it must be above what the run has spent."})
 
 
 class TaskSchema(Schema):
@@ -47,6 +55,14 @@ class TaskSchema(Schema):
     models = fields.List(fields.String())
     prompt_version = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
+    budget_usd = fields.Float(allow_none=True, metadata={"description": "null: no budget"})
+    budget_spent_usd = fields.Float(metadata={"description": "what the run's LLM calls cost so far (all workers)"})
+    paused_reason = fields.String(allow_none=True, metadata={"description": "why a paused task waits, e.g. budget"})
+    is_calibration = fields.Boolean()
+    calibration_task_id = fields.Integer(allow_none=True, metadata={
+        "description": "the finished calibration run this run follows (same project and kind)"})
+    config_differences = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "settings that differ from the calibration's locked configuration: {setting, calibration, run}"})
 
 
 class BatchSchema(Schema):

@@ -25,6 +25,16 @@ class TaskAlreadyFinished(ScreeningError):
     """Cancel of a task that already reached a final status."""
 
 
+class TaskNotPaused(ScreeningError):
+    """Resume of a task that is not paused."""
+
+
+class BudgetTooLow(ValueError):
+    """A resume's budget is not above what the run has spent (the API answers 422 naming ``budget_usd``)."""
+
+    field = "budget_usd"
+
+
 class LeaseLost(Exception):
     """This delivery no longer owns the batch's lease (it expired and was taken, or the batch was reset)."""
 

@@ -24,6 +24,7 @@ from app.models.statuses import (
     BatchStatus,
     TaskStatus,
 )
+from app.services.engine.budget import release_previous_reservation
 from app.services.engine.context import EngineContext
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ def _claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str) -> Cl
     claimable = _cancel_if_task_stopped(ctx, task_id, batch_index)
     if claimable is None:
         return BatchOutcome("missing", task_id, batch_index)
+    if claimable == "paused":  # a budget pause: the batch waits (pending) for the resume to re-send it
+        return BatchOutcome("paused", task_id, batch_index)
     if claimable:
         claimed = _try_claim(ctx, task_id, batch_index, owner, lease_is_free())
         if claimed is not None:
@@ -128,12 +131,15 @@ def _claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str) -> Cl
     return BatchOutcome("busy", task_id, batch_index)
 
 
-def _cancel_if_task_stopped(ctx: EngineContext, task_id: int, batch_index: int) -> bool | None:
-    """Whether the batch may run (None: no such task). A cancelled or final task's free batch is cancelled."""
+def _cancel_if_task_stopped(ctx: EngineContext, task_id: int, batch_index: int) -> bool | str | None:
+    """Whether the batch may run (None: no such task; "paused": the task is paused). A cancelled or final task's
+    free batch is cancelled."""
     with ctx.engine.begin() as conn:
         task = conn.execute(select(TASKS.c.status, TASKS.c.cancel_requested).where(TASKS.c.id == task_id)).first()
         if task is None:
             return None
+        if task.status == TaskStatus.PAUSED and not task.cancel_requested:
+            return "paused"
         if not (task.cancel_requested or task.status in FINAL_TASK_STATUSES):
             return True
         conn.execute(
@@ -161,6 +167,7 @@ def _try_claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str,
         ).first()
         if row is None:
             return None
+        release_previous_reservation(conn, task_id, row.id)
         conn.execute(
             update(TASKS).where(TASKS.c.id == task_id, TASKS.c.status == TaskStatus.PENDING)
             .values(status=TaskStatus.RUNNING, started_at=func.coalesce(TASKS.c.started_at, func.now()),

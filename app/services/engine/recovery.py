@@ -73,11 +73,15 @@ def finalize_task(ctx: EngineContext, task_id: int) -> str | None:
 
 def _finalize(ctx: EngineContext, task_id: int) -> str | None:
     with ctx.engine.begin() as conn:
-        task = conn.execute(select(TASKS.c.status).where(TASKS.c.id == task_id).with_for_update()).first()
+        task = conn.execute(select(TASKS.c.status, TASKS.c.cancel_requested).where(TASKS.c.id == task_id)
+                            .with_for_update()).first()
         if task is None:
             return None
         if task.status in FINAL_TASK_STATUSES:
             return task.status
+        if task.status == TaskStatus.PAUSED and not task.cancel_requested:
+            logger.info("task %s: not finalized, it is paused", task_id)
+            return None
         batches = conn.execute(
             select(BATCHES.c.status, BATCHES.c.batch_index, BATCHES.c.error)
             .where(BATCHES.c.task_id == task_id).order_by(BATCHES.c.batch_index)
@@ -129,12 +133,15 @@ def sweep(ctx: EngineContext) -> SweepReport:
 
 
 def _resend_lost_batches(ctx: EngineContext, report: SweepReport) -> None:
-    active_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES))
+    # a paused task's pending batches are not lost: they wait for the resume
+    active_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES),
+                       TASKS.c.status != TaskStatus.PAUSED)
     with ctx.session() as session, session.begin():
         # Cancelled tasks: batches nobody holds are cancelled.
+        live_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES))
         report.cancelled = cast(CursorResult, session.execute(
             update(BATCHES)
-            .where(active_task, TASKS.c.cancel_requested.is_(True),
+            .where(live_task, TASKS.c.cancel_requested.is_(True),
                    BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), lease_is_free())
             .values(status=BatchStatus.CANCELLED, lease_owner=None, lease_expires_at=None,
                     completed_at=func.now(), error="cancelled")
@@ -168,6 +175,7 @@ def _tasks_ready_to_finalize(ctx: EngineContext) -> list[int]:
         return list(conn.scalars(
             select(TASKS.c.id).where(
                 TASKS.c.status.notin_(FINAL_TASK_STATUSES),
+                or_(TASKS.c.status != TaskStatus.PAUSED, TASKS.c.cancel_requested.is_(True)),
                 exists().where(BATCHES.c.task_id == TASKS.c.id),
                 ~exists().where(unfinished.task_id == TASKS.c.id,
                                 unfinished.status.notin_(TERMINAL_BATCH_STATUSES)),
@@ -200,8 +208,9 @@ def _overdue_unclaimed(ctx: EngineContext, session: Session) -> list[tuple[int, 
     grace = func.make_interval(0, 0, 0, 0, 0, 0, float(ctx.settings.dispatch_grace))
     later = aliased(ScreeningBatch)
     base = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES),
-                TASKS.c.cancel_requested.is_(False), BATCHES.c.status == BatchStatus.PENDING,
-                BATCHES.c.lease_owner.is_(None), BATCHES.c.dispatched_at < func.now() - grace)
+                TASKS.c.status != TaskStatus.PAUSED, TASKS.c.cancel_requested.is_(False),
+                BATCHES.c.status == BatchStatus.PENDING, BATCHES.c.lease_owner.is_(None),
+                BATCHES.c.dispatched_at < func.now() - grace)
     sent_after = or_(later.dispatched_at > BATCHES.c.dispatched_at,
                      and_(later.dispatched_at == BATCHES.c.dispatched_at, later.task_id == BATCHES.c.task_id,
                           later.batch_index > BATCHES.c.batch_index))

@@ -15,10 +15,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.models import ScreeningResult
 from app.models.statuses import BatchStatus
+from app.services.engine.budget import BudgetGuard
 from app.services.engine.checkpoint import write_checkpoint
 from app.services.engine.context import EngineContext
 from app.services.engine.errors import LeaseLost
@@ -36,6 +37,7 @@ class Stop(enum.Enum):
 
     CANCEL = "cancel"   # the task was cancelled: finish what is in flight, commit, end as cancelled
     ERROR = "error"     # an item raised (LLM provider down, a bug): commit what is done, then raise
+    BUDGET = "budget"   # the next item would pass the task's budget: commit what is done, release, pause
 
 
 @dataclass
@@ -45,6 +47,7 @@ class InFlight:
     position: int
     item_id: int
     started: float
+    reserved: float = 0.0   # USD reserved on the task's budget for this item
 
 
 def run_batch(ctx: EngineContext, task_id: int, batch_index: int, owner: str | None = None) -> BatchOutcome:
@@ -75,6 +78,8 @@ class BatchRunner:
         self.stop: Stop | None = None
         self.failure: BaseException | None = None
         self.last_checkpoint = time.monotonic()
+        self.budget: BudgetGuard | None = None
+        self.fallback_item_cost = 0.0   # for kinds without an estimate: the dearest item of the task so far
 
     # -------------------------------------------------------------------------------------------- setup
 
@@ -92,10 +97,16 @@ class BatchRunner:
         """Load the task and the batch's finished items; open the kind's processor for the rest."""
         claim = self.claim
         with self.ctx.engine.connect() as conn:
-            task = conn.execute(select(TASKS.c.task_type, TASKS.c.model_config, TASKS.c.project_id, TASKS.c.params)
+            task = conn.execute(select(TASKS.c.task_type, TASKS.c.model_config, TASKS.c.project_id, TASKS.c.params,
+                                       TASKS.c.budget_usd)
                                 .where(TASKS.c.id == claim.task_id)).one()
             done = set(conn.scalars(select(RESULTS.c.item_id).where(
                 RESULTS.c.task_id == claim.task_id, RESULTS.c.item_id.in_(claim.item_ids))))
+            if task.budget_usd is not None:
+                self.budget = BudgetGuard(self.ctx, claim)
+                self.fallback_item_cost = float(conn.scalar(select(func.coalesce(func.max(RESULTS.c.cost_estimate),
+                                                                                 0))
+                                                            .where(RESULTS.c.task_id == claim.task_id)) or 0)
         self.done_positions = [position < claim.cursor or item_id in done
                                for position, item_id in enumerate(claim.item_ids)]
         self.pending = [(position, item_id) for position, item_id in enumerate(claim.item_ids)
@@ -128,8 +139,18 @@ class BatchRunner:
         while (self.stop is None and self.pending and len(self.in_flight) < processor.concurrency
                and len(self.in_flight) + len(self.uncommitted) < window):
             position, item_id = self.pending.pop()
+            reserved = 0.0
+            if self.budget is not None:
+                estimate = processor.estimated_cost(item_id)
+                reserved = self.fallback_item_cost if estimate is None else estimate
+                if not self.budget.reserve(reserved):
+                    logger.info("batch %s/%s: the next item would pass the budget; stopping",
+                                self.claim.task_id, self.claim.batch_index)
+                    self.pending.append((position, item_id))
+                    self.stop = Stop.BUDGET
+                    return
             future = pool.submit(processor.process, item_id)
-            self.in_flight[future] = InFlight(position, item_id, time.monotonic())
+            self.in_flight[future] = InFlight(position, item_id, time.monotonic(), reserved)
 
     def _collect(self) -> None:
         """Wait (until the next checkpoint is due at most) for items to finish; keep their rows."""
@@ -142,15 +163,24 @@ class BatchRunner:
             try:
                 row = future.result()
             except Exception as exc:  # noqa: BLE001 - LLMUnavailable or a bug: stop, keep what is done
+                self._settle(item, 0.0)
                 self.failure = self.failure or exc
                 self.stop = Stop.ERROR
                 continue
+            self._settle(item, 0.0 if row is None else float(row.cost_estimate or 0.0))
             if row is None:  # the item was deleted since the task started: nothing to record
                 self.done_positions[item.position] = True
                 continue
             payload = row.as_dict()
             payload["duration_ms"] = (time.monotonic() - item.started) * 1000.0
             self.uncommitted.append((item.position, payload))
+
+    def _settle(self, item: InFlight, spent: float) -> None:
+        """Count the item's actual cost against the budget and drop its reservation (budgeted tasks only)."""
+        if self.budget is None:
+            return
+        self.fallback_item_cost = max(self.fallback_item_cost, spent)
+        self.budget.settle(item.reserved, spent)
 
     def _drained(self) -> bool:
         return not self.in_flight and (self.stop is not None or not self.pending)
@@ -166,6 +196,11 @@ class BatchRunner:
         if self.failure is not None:
             self._checkpoint(None)
             raise self.failure
+        if self.stop is Stop.BUDGET and self.budget is not None and self.pending:
+            self._checkpoint(None)
+            self.budget.pause()
+            self.outcome.status = "paused"
+            return self.outcome
         status = BatchStatus.CANCELLED if self.stop is Stop.CANCEL and self.pending else BatchStatus.DONE
         self._checkpoint(status)
         self.outcome.status = status

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -27,12 +28,15 @@ from app.models.statuses import (
     ResultStatus,
     TaskStatus,
 )
+from app.services.engine.config_lock import config_differences
 from app.services.engine.context import EngineContext
 from app.services.engine.errors import (
+    BudgetTooLow,
     NothingToRetry,
     TaskAlreadyActive,
     TaskAlreadyFinished,
     TaskNotFinished,
+    TaskNotPaused,
     raise_if_another_run_is_active,
 )
 from app.services.engine.leases import BATCHES, TASKS, lease_is_free
@@ -51,21 +55,39 @@ def split_into_batches(ids: list[int], size: int) -> list[list[int]]:
 
 
 def start_task(ctx: EngineContext, session: Session, task_type: str, scope: TaskScope,
-               batch_size: int | None = None) -> ScreeningTask:
+               batch_size: int | None = None, budget_usd: float | None = None,
+               is_calibration: bool = False) -> ScreeningTask:
     """Create a task of kind ``task_type`` and all its batch rows in one transaction; send the chord after commit.
 
+    ``budget_usd``: the run pauses before its next item would pass it (``budget.py``). ``is_calibration``: a
+    calibration run; a later run of the project and kind records the latest finished calibration it follows and
+    how its locked configuration differs from it.
+
     Raises UnknownTaskKind, KindInputError (bad params or batch size), NoModelsConfigured, NothingToProcess
-    (no items) or TaskAlreadyActive (this project has a pending or running task of this kind).
+    (no items) or TaskAlreadyActive (this project has a pending, running or paused task of this kind).
     """
     kind = get_kind(task_type)
     snapshot = kind.snapshot(ctx.config)
     params = kind.normalise_params(scope.params)
+    locked = kind.locked_config(snapshot)
+    calibration_id: int | None = None
+    differences: list[dict[str, Any]] | None = None
     if scope.project_id is not None:
         active = session.scalar(select(ScreeningTask.id).where(
             ScreeningTask.project_id == scope.project_id, ScreeningTask.task_type == task_type,
-            ScreeningTask.status.in_(ACTIVE_TASK_STATUSES)))
+            ScreeningTask.status.in_((*ACTIVE_TASK_STATUSES, TaskStatus.PAUSED))))
         if active is not None:
             raise TaskAlreadyActive(f"Task {active} of this project is still running; cancel it or wait for it.")
+        if not is_calibration:
+            calibration = session.execute(
+                select(ScreeningTask.id, ScreeningTask.locked_config).where(
+                    ScreeningTask.project_id == scope.project_id, ScreeningTask.task_type == task_type,
+                    ScreeningTask.is_calibration.is_(True),
+                    ScreeningTask.status.in_((TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS)))
+                .order_by(ScreeningTask.id.desc()).limit(1)).first()
+            if calibration is not None:
+                calibration_id = calibration.id
+                differences = config_differences(calibration.locked_config or {}, locked)
     ids = kind.list_items(session, TaskScope(scope.owner_id, scope.project_id, params))
     size = kind.chunk.size_for(len(ids), batch_size)
     chunks = split_into_batches(ids, size)
@@ -73,7 +95,8 @@ def start_task(ctx: EngineContext, session: Session, task_type: str, scope: Task
     task = ScreeningTask(project_id=scope.project_id, owner_id=scope.owner_id, task_type=task_type,
                          status=TaskStatus.PENDING, params=params, total_items=len(ids), total_batches=len(chunks),
                          batch_size=size, model_config=snapshot, attempt=1, chord_id=str(uuid.uuid4()),
-                         created_at=now, updated_at=now)
+                         created_at=now, updated_at=now, budget_usd=_budget(budget_usd), is_calibration=is_calibration,
+                         locked_config=locked, calibration_task_id=calibration_id, config_differences=differences)
     session.add(task)
     try:
         session.flush()
@@ -142,12 +165,7 @@ def retry_task(ctx: EngineContext, session: Session, task: ScreeningTask) -> Scr
         session.rollback()
         raise NothingToRetry(f"Task {task_id} has no failed items or unfinished batches to retry.")
     session.execute(RESULTS.delete().where(RESULTS.c.task_id == task_id, RESULTS.c.status == ResultStatus.FAILED))
-    for index in sorted(rerun):
-        session.execute(
-            update(BATCHES).where(BATCHES.c.task_id == task_id, BATCHES.c.batch_index == index)
-            .values(status=BatchStatus.PENDING, cursor=0, lease_owner=None, lease_expires_at=None, error=None,
-                    completed_at=None, celery_task_id=str(uuid.uuid4()), dispatched_at=func.now())
-        )
+    requeue_batches(session, task_id, sorted(rerun), cursor=0)
     counters = recompute_counters(session, task_id)
     chord_id = str(uuid.uuid4())
     try:
@@ -163,6 +181,57 @@ def retry_task(ctx: EngineContext, session: Session, task: ScreeningTask) -> Scr
     logger.info("task %s: retry re-queues batches %s", task_id, sorted(rerun))
     session.expire_all()
     return _reloaded(session, task_id)
+
+
+def requeue_batches(session: Session, task_id: int, batch_indexes: list[int], **reset: Any) -> None:
+    """Make these batches pending again under new Celery ids (``reset``: e.g. ``cursor=0`` to start over; without
+    it a batch continues from its checkpoint). The caller sends them with ``dispatch_chord`` in the same
+    transaction — retry and resume share this path."""
+    for index in batch_indexes:
+        session.execute(
+            update(BATCHES).where(BATCHES.c.task_id == task_id, BATCHES.c.batch_index == index)
+            .values(status=BatchStatus.PENDING, lease_owner=None, lease_expires_at=None, error=None,
+                    completed_at=None, celery_task_id=str(uuid.uuid4()), dispatched_at=func.now(), **reset)
+        )
+
+
+def resume_task(ctx: EngineContext, session: Session, task: ScreeningTask, budget_usd: float) -> ScreeningTask:
+    """Raise a paused task's budget and re-send its unfinished batches; they continue from their checkpoints.
+
+    Raises TaskNotPaused (409) unless the task is paused, BudgetTooLow (422) when ``budget_usd`` is not above what
+    the run has spent. A batch whose holder is still finishing its last items keeps running (its lease is live);
+    the others are re-queued under a new chord, whose ``finalize_task`` completes the task.
+    """
+    task_id = task.id
+    session.rollback()  # a fresh transaction: the row lock below must see the latest status and spend
+    current = session.execute(select(TASKS.c.status, TASKS.c.budget_spent_usd, TASKS.c.cancel_requested)
+                              .where(TASKS.c.id == task_id).with_for_update()).one()
+    if current.status != TaskStatus.PAUSED or current.cancel_requested:
+        session.rollback()
+        raise TaskNotPaused(f"Task {task_id} is {current.status}; only a paused task can be resumed.")
+    spent = float(current.budget_spent_usd or 0)
+    if budget_usd <= spent:
+        session.rollback()
+        raise BudgetTooLow(f"budget_usd must be above what the run has spent already (USD {spent:.6f}).")
+    unfinished = sorted(session.scalars(select(BATCHES.c.batch_index).where(
+        BATCHES.c.task_id == task_id, BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), lease_is_free())))
+    requeue_batches(session, task_id, unfinished)
+    chord_id = str(uuid.uuid4())
+    session.execute(update(TASKS).where(TASKS.c.id == task_id).values(
+        status=TaskStatus.RUNNING, paused_reason=None, budget_usd=_budget(budget_usd), chord_id=chord_id,
+        updated_at=func.now()))
+    if unfinished:
+        dispatch_chord(ctx, session, task_id, chord_id, unfinished)
+    session.commit()
+    logger.info("task %s: resumed with a budget of USD %s; batches %s re-sent", task_id, budget_usd, unfinished)
+    if not unfinished:  # every batch finished meanwhile: nothing to send, finalize from the rows
+        finalize_task(ctx, task_id)
+    session.expire_all()
+    return _reloaded(session, task_id)
+
+
+def _budget(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(round(float(value), 6)))
 
 
 def _reloaded(session: Session, task_id: int) -> Any:

@@ -173,6 +173,11 @@ class ItemProcessor(ABC):
         None means the item no longer exists (deleted since the task started): it counts as done, with no row.
         """
 
+    def estimated_cost(self, item_id: int) -> float | None:
+        """An upper estimate (USD) of what processing ``item_id`` may cost, reserved against a task's budget
+        before its calls. None: the engine reserves the dearest item cost the task has seen so far."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook: processors without resources keep the no-op
         """Release HTTP clients and threads (called once, when the batch ends)."""
 
@@ -206,6 +211,12 @@ class TaskKind(ABC):
         from app.services.record_screening import model_config_snapshot
 
         return model_config_snapshot(config)
+
+    def locked_config(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        """What a task of this kind is locked to (``screening_tasks.locked_config``): models, prompt version,
+        decision rule; kinds add their parameters and prompt hash. A run compares it with its calibration's."""
+        return {"models": [f"{m.get('provider')}:{m.get('model')}" for m in snapshot.get("models") or []],
+                "prompt_version": snapshot.get("prompt_version"), "decision_rule": snapshot.get("decision_rule")}
 
     def normalise_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters stored on the task (validated; KindInputError names a bad one). Default: as given."""

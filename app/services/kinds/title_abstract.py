@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.llm.prompts import REQUEST_PARAMS
 from app.models import Literature, Project, ScreeningResult, ScreeningTask
 from app.models.statuses import ResultStatus
 from app.services.kinds.base import (
@@ -69,6 +70,11 @@ class TitleAbstractProcessor(ItemProcessor):
             return None
         return result_row(item_id, self.screener.screen(self.criteria, record))
 
+    def estimated_cost(self, item_id: int) -> float | None:
+        """The record's upper cost estimate with every model (reserved against a budget before the calls)."""
+        record = self.records.get(item_id)
+        return 0.0 if record is None else self.screener.max_cost(self.criteria, record)
+
     def close(self) -> None:
         """Stop the screener's call threads and HTTP clients."""
         self.screener.close()
@@ -98,6 +104,14 @@ class TitleAbstractKind(TaskKind):
     chunk = ChunkStrategy(batch_size=100, seconds_per_item=7.0, description="title/abstract screening by two models")
     cache_prefix = LLM_CACHE_PREFIX
     cache_ttl_seconds = DEFAULT_LLM_CACHE_TTL_SECONDS  # LLM_CACHE_TTL_SECONDS overrides it (README)
+
+    def locked_config(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        """Models, prompt version, decision rule, the request parameters and the SHA-256 of the prompt text."""
+        from app.services.methods import prompt_hash
+
+        return {**super().locked_config(snapshot),
+                "parameters": {k: v for k, v in REQUEST_PARAMS.items() if k != "response_format"},
+                "prompt_sha256": prompt_hash()}
 
     def normalise_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``literature_ids`` (optional): screen only these records of the project."""
