@@ -164,11 +164,14 @@ class LitscreenClient:
     # -- screening -----------------------------------------------------------------------------------------
 
     def start_screening(self, project_id: int, batch_size: int | None = None,
-                        task_type: str = "title_abstract", literature_ids: list[int] | None = None) -> dict:
+                        task_type: str = "title_abstract", literature_ids: list[int] | None = None,
+                        budget_usd: float | None = None) -> dict:
         """``POST /asl/projects/{id}/screening`` (202): the new task."""
         body: dict[str, Any] = {"task_type": task_type}
         if batch_size:
             body["batch_size"] = batch_size
+        if budget_usd is not None:
+            body["budget_usd"] = budget_usd
         if literature_ids is not None:
             body["literature_ids"] = literature_ids
         return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/screening", json=body)
@@ -185,6 +188,23 @@ class LitscreenClient:
         """``GET /asl/tasks/{id}/results`` (filters: decision, conflict, review), every page."""
         return self._pages(f"{API_PREFIX}/asl/tasks/{task_id}/results",
                            {k: v for k, v in filters.items() if v is not None})
+
+    def resume(self, task_id: int, budget_usd: float) -> dict:
+        """``POST /asl/tasks/{id}/resume`` (202): a paused task with a raised budget, continuing."""
+        return self._json("POST", f"{API_PREFIX}/asl/tasks/{task_id}/resume", json={"budget_usd": budget_usd})
+
+    def start_calibration(self, project_id: int, sample_size: int | None = None) -> dict:
+        """``POST /asl/projects/{id}/calibration`` (202): a calibration run on labelled records."""
+        body = {} if sample_size is None else {"sample_size": sample_size}
+        return self._json("POST", f"{API_PREFIX}/asl/projects/{project_id}/calibration", json=body)
+
+    def calibration(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/calibration``: agreement and the PICOS elements behind disagreements."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/calibration")
+
+    def drift(self, task_id: int) -> dict:
+        """``GET /asl/tasks/{id}/drift``: test–retest agreement of the run's drift check."""
+        return self._json("GET", f"{API_PREFIX}/asl/tasks/{task_id}/drift")
 
     def cancel(self, task_id: int) -> dict:
         """``POST /asl/tasks/{id}/cancel``."""

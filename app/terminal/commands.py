@@ -27,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # exit codes of `litscreen watch` (and `screen --watch`)
 EXIT_FAILED = 1
 EXIT_CANCELLED = 2
+EXIT_PAUSED = 3
 
 
 def api_options(function: F) -> F:
@@ -85,20 +86,41 @@ def import_command(project_id: int, file: Path, source: str | None, api_url: str
 @click.command("screen")
 @click.argument("project_id", type=int)
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Records per batch [default: server's].")
+@click.option("--budget", "budget", type=click.FloatRange(0), default=None,
+              help="USD: the run pauses before its LLM calls would pass it (resume with `litscreen resume`).")
 @click.option("--watch/--no-watch", "watch", default=False, help="Follow the task with a progress bar.")
 @api_options
-def screen_command(project_id: int, batch_size: int | None, watch: bool, api_url: str | None,
+def screen_command(project_id: int, batch_size: int | None, budget: float | None, watch: bool, api_url: str | None,
                    token: str | None) -> None:
     """Start title/abstract screening of project PROJECT_ID; prints the task id on stdout."""
     try:
         with make_client(api_url, token) as client:
-            task = client.start_screening(project_id, batch_size)
+            task = client.start_screening(project_id, batch_size, budget_usd=budget)
             click.echo(task["id"])
             click.echo(f"task {task['id']} {task.get('status')}: {task.get('total_items')} records in "
                        f"{task.get('total_batches')} batches; follow it with `litscreen watch {task['id']}`",
                        err=True)
             if watch:
                 _watch(client, int(task["id"]), 1.0)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("resume")
+@click.argument("task_id", type=int)
+@click.option("--budget", "budget", type=click.FloatRange(0, min_open=True), required=True,
+              help="The new budget in USD (above what the run has spent).")
+@click.option("--watch/--no-watch", "watch", default=False, help="Follow the task with a progress bar.")
+@api_options
+def resume_command(task_id: int, budget: float, watch: bool, api_url: str | None, token: str | None) -> None:
+    """Continue task TASK_ID, paused by its budget, with a raised budget."""
+    try:
+        with make_client(api_url, token) as client:
+            task = client.resume(task_id, budget)
+            click.echo(f"task {task_id} {task.get('status')}: budget USD {task.get('budget_usd')}, spent USD "
+                       f"{float(task.get('budget_spent_usd') or 0):.4f}", err=True)
+            if watch:
+                _watch(client, task_id, 1.0)
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -111,7 +133,8 @@ def screen_command(project_id: int, batch_size: int | None, watch: bool, api_url
 def watch_command(task_id: int, interval: float, api_url: str | None, token: str | None) -> None:
     """Follow task TASK_ID with a live progress bar until it ends.
 
-    Exit status: 0 completed (also with failed items, which are reported), 1 failed, 2 cancelled.
+    Exit status: 0 completed (also with failed items, which are reported), 1 failed, 2 cancelled, 3 paused
+    (its budget is reached: `litscreen resume TASK_ID --budget USD`).
     """
     try:
         with make_client(api_url, token) as client:
@@ -132,6 +155,11 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     if status == TaskStatus.CANCELLED:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
+    if status == TaskStatus.PAUSED:
+        console.print(f"[yellow]{line}; paused ({task.get('paused_reason')}) after USD "
+                      f"{float(task.get('budget_spent_usd') or 0):.4f} of USD {task.get('budget_usd')}: continue with "
+                      f"`litscreen resume {task_id} --budget USD`[/yellow]")
+        sys.exit(EXIT_PAUSED)
     console.print(f"[green]{line}[/green]")
 
 
@@ -210,5 +238,5 @@ def projects_list(api_url: str | None, token: str | None) -> None:
 
 def register(main: click.Group) -> None:
     """Add the terminal client commands to the ``litscreen`` group."""
-    for command in (import_command, screen_command, watch_command, export_command, projects_group):
+    for command in (import_command, screen_command, resume_command, watch_command, export_command, projects_group):
         main.add_command(command)

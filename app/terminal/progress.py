@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from app.models.statuses import FINAL_TASK_STATUSES
+from app.models.statuses import FINAL_TASK_STATUSES, TaskStatus
 from app.terminal.client import ApiError, LitscreenClient
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ def run_rate(task: dict[str, Any]) -> float | None:
 def watch_task(client: LitscreenClient, task_id: int, console: Console, interval: float = 0.5,
                on_poll: PollHook | None = None, stall_timeout: float | None = None,
                label: str | None = None) -> dict[str, Any]:
-    """Poll the task until it reaches a final status, drawing the bar; returns the final task document.
+    """Poll the task until it reaches a final status (or is paused), drawing the bar; returns the last task
+    document.
 
     ``on_poll(task, console)`` runs after every poll (the demo uses it to kill a worker and to check its
     processes); print through ``console`` so lines appear above the bar. ``stall_timeout`` raises
@@ -134,7 +135,7 @@ def watch_task(client: LitscreenClient, task_id: int, console: Console, interval
             )
             if on_poll is not None:
                 on_poll(task, progress.console)
-            if task.get("status") in FINAL_TASK_STATUSES:
+            if task.get("status") in FINAL_TASK_STATUSES or task.get("status") == TaskStatus.PAUSED:
                 progress.refresh()
                 return task
             if stall_timeout is not None and now - last_change > stall_timeout:
