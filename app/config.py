@@ -166,6 +166,10 @@ class EngineSettings:
     db_wait_max_backoff: float = env("DB_WAIT_MAX_BACKOFF_SECONDS", 5.0, minimum=0.1)
     # soft time limit of one screen_batch delivery (the hard limit is 5 minutes more)
     batch_soft_time_limit: float = env("SCREEN_BATCH_SOFT_TIME_LIMIT", 3 * 3600.0, minimum=1)
+    # drift check: a finished title/abstract run of at least drift_check_min_records records re-screens a fixed
+    # subset of drift_check_records of them without the cache and reports test–retest agreement (0: off)
+    drift_check_records: int = env("DRIFT_CHECK_RECORDS", 20, minimum=0)
+    drift_check_min_records: int = env("DRIFT_CHECK_MIN_RECORDS", 200, minimum=1)
 
     def __post_init__(self) -> None:
         if not self.dispatch_grace:

@@ -3,6 +3,7 @@
 PING = "litscreen.ping"
 SCREEN_BATCH = "litscreen.screening.screen_batch"
 FINALIZE_TASK = "litscreen.screening.finalize_task"
+DRIFT_CHECK = "litscreen.screening.drift_check"
 SWEEP = "litscreen.maintenance.sweep"
 CLEAN_CACHE = "litscreen.maintenance.clean_cache"
 CLEAN_BROKER = "litscreen.maintenance.clean_broker"

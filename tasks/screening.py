@@ -11,6 +11,7 @@
   if it outlasts the wait budget the delivery ends without a result and the sweeper re-sends the batch once its
   lease expires. Any other error fails the batch at once.
 - ``finalize_task(task_id)``: the chord callback; idempotent.
+- ``drift_check(task_id)``: the test–retest of a long run's fixed subset, sent once by the finalize that completes it.
 - ``sweep()``: beat's safety net (lost or revoked messages, lost chord bookkeeping).
 """
 
@@ -94,6 +95,15 @@ def _retry_or_fail(task: Any, ctx: EngineContext, task_id: int, batch_index: int
 def finalize_task(task_id: int) -> str | None:
     """The chord callback: the task's final status from its rows (idempotent; waits out database outages)."""
     return engine.finalize_task(_context(), task_id)
+
+
+@shared_task(name=task_names.DRIFT_CHECK, acks_late=True, reject_on_worker_lost=True, soft_time_limit=3600,
+             time_limit=3900)
+def drift_check(task_id: int) -> dict[str, Any] | None:
+    """Re-screen a finished run's fixed subset without the cache; store the test–retest report (runs once)."""
+    from app.services.drift import run_drift_check
+
+    return run_drift_check(_context(), task_id)
 
 
 @shared_task(name=task_names.SWEEP, ignore_result=True, soft_time_limit=240, time_limit=300)

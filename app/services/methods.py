@@ -86,6 +86,21 @@ def methods_text(session: Session, task: ScreeningTask) -> dict[str, Any]:
             f"saved {_pct(agreement['work_saved'])} of the screening work (Cohen's κ "
             f"{agreement['kappa'] if agreement['kappa'] is None else round(agreement['kappa'], 2)}, Gwet's AC1 "
             f"{agreement['ac1'] if agreement['ac1'] is None else round(agreement['ac1'], 2)}).")
+    calibration = _calibration(session, task)
+    if calibration is not None:
+        sentences.append(calibration["sentence"])
+    drift = task.drift_report if (task.drift_report or {}).get("status") == "done" else None
+    if drift is not None and drift.get("records"):
+        sentences.append(
+            f"At the end of the run, a fixed subset of {drift['records']:,} records was screened again by the same "
+            f"models without the cache (test–retest): the combined decision was identical for "
+            f"{_pct(drift.get('decision_agreement'))} of them (Cohen's κ "
+            f"{_round(drift.get('kappa'))}).")
+    budget = None
+    if task.budget_usd is not None:
+        budget = {"budget_usd": float(task.budget_usd), "budget_spent_usd": float(task.budget_spent_usd or 0)}
+        sentences.append(f"The run had a budget of USD {budget['budget_usd']:.2f} for model calls and spent USD "
+                         f"{budget['budget_spent_usd']:.2f}.")
     if audit["reviewed"]:
         sentences.append(
             f"A simple random sample of {audit['reviewed']:,} of the {audit['machine_excluded']:,} machine-excluded "
@@ -98,4 +113,45 @@ def methods_text(session: Session, task: ScreeningTask) -> dict[str, Any]:
         "parameters": {k: v for k, v in REQUEST_PARAMS.items()}, "decision_rule": rule,
         "reviewers": [{"name": name, "decisions": n} for name, n in reviewers],
         "agreement": agreement, "audit": audit,
+        "calibration": None if calibration is None else {k: v for k, v in calibration.items() if k != "sentence"},
+        "drift": task.drift_report, "budget": budget,
     }
+
+
+def _round(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _calibration(session: Session, task: ScreeningTask) -> dict[str, Any] | None:
+    """What the methods text says about calibration: this run is one, or follows one (with any differences)."""
+    if task.is_calibration:
+        report = task_agreement(session, task)
+        return {"task_id": task.id, "role": "calibration", "agreement_n": report["n"], "differences": [],
+                "sentence": f"This was a calibration run on {task.total_items:,} records with human labels; its "
+                            "configuration (models, parameters, prompt version and hash) is locked on the task."}
+    if task.calibration_task_id is None:
+        return None
+    calibration = session.get(ScreeningTask, task.calibration_task_id)
+    if calibration is None:
+        return None
+    report = task_agreement(session, calibration)
+    differences = task.config_differences or []
+    sentence = (f"Before the full run, the configuration was calibrated on {calibration.total_items:,} records "
+                f"({report['n']:,} with a human label; recall {_pct(report['recall'])}, specificity "
+                f"{_pct(report['specificity'])}, Cohen's κ {_round(report['kappa'])}).")
+    if differences:
+        sentence += " The full run differed from the calibrated configuration in: " + "; ".join(
+            f"{d['setting']} ({_setting(d['calibration'])} in calibration, {_setting(d['run'])} in the run)"
+            for d in differences) + "."
+    else:
+        sentence += " The full run used the same locked configuration (models, parameters, prompt version and hash)."
+    return {"task_id": calibration.id, "role": "followed", "agreement_n": report["n"], "differences": differences,
+            "sentence": sentence}

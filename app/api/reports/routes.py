@@ -12,6 +12,9 @@ from app.api.reports.schemas import (
     AgreementSchema,
     AuditSampleInputSchema,
     AuditSchema,
+    CalibrationInputSchema,
+    CalibrationSchema,
+    DriftSchema,
     EstimateInputSchema,
     EstimateSchema,
     MethodsArgsSchema,
@@ -20,12 +23,16 @@ from app.api.reports.schemas import (
     PrismaSchema,
 )
 from app.api.screening.routes import load_task
+from app.api.screening.schemas import TaskSchema
+from app.config import EngineSettings
 from app.extensions import db
-from app.services import agreement, audit, estimate, methods, prisma, prisma_diagram
+from app.services import agreement, audit, calibration, drift, engine, estimate, methods, prisma, prisma_diagram
+from app.services import screening_results as results_service
 from app.services.record_screening import NoModelsConfigured
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/asl",
-                description="Cost estimate, agreement, audit with a recall bound, PRISMA 2020 and methods text")
+                description="Cost estimate, calibration, agreement, audit with a recall bound, drift, PRISMA 2020 and "
+                            "methods text")
 
 
 @blp.route("/projects/<int:project_id>/screening/estimate")
@@ -41,6 +48,39 @@ class ScreeningEstimate(MethodView):
         except NoModelsConfigured as exc:
             api_abort(409, f"No screening models configured: {exc}")
             raise
+
+
+@blp.route("/projects/<int:project_id>/calibration")
+class StartCalibration(MethodView):
+    @blp.arguments(CalibrationInputSchema)
+    @blp.response(202, TaskSchema)
+    @blp.alt_response(409, description="No labelled records, no models, or a run of the project is active")
+    def post(self, data, project_id: int):
+        """Calibrate before the full run: screen the labelled records (or a sample, or the records given) with the
+        configuration the full run will use, locked on the task."""
+        project = load_project(project_id)
+        session = db.session()
+        task = calibration.start_calibration(engine.engine_context(current_app), session, project,
+                                             data.get("sample_size"), data.get("literature_ids"),
+                                             data.get("batch_size"), data.get("budget_usd"))
+        return results_service.task_view(session, task)
+
+
+@blp.route("/tasks/<int:task_id>/calibration")
+class TaskCalibration(MethodView):
+    @blp.response(200, CalibrationSchema)
+    @blp.alt_response(409, description="The task is not a calibration run")
+    def get(self, task_id: int):
+        """A calibration's agreement with the labels and the PICOS element driving the disagreements."""
+        return calibration.calibration_report(db.session(), load_task(task_id))
+
+
+@blp.route("/tasks/<int:task_id>/drift")
+class TaskDrift(MethodView):
+    @blp.response(200, DriftSchema)
+    def get(self, task_id: int):
+        """Test–retest agreement of a long run's fixed subset, re-screened without the cache at its end."""
+        return drift.drift_view(load_task(task_id), EngineSettings.from_config(current_app.config))
 
 
 @blp.route("/tasks/<int:task_id>/agreement")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.api.request_guards import record_id_field
 from app.services.audit import MAX_AUDIT_SAMPLE
+from app.services.kinds.base import MAX_REQUESTED_BATCH_SIZE
 
 Interval = fields.List(fields.Float(), allow_none=True)
 
@@ -133,3 +135,67 @@ class MethodsSchema(Schema):
     reviewers = fields.List(fields.Nested(ReviewerSchema))
     agreement = fields.Nested(AgreementSchema)
     audit = fields.Nested(AuditSchema)
+    calibration = fields.Dict(allow_none=True, metadata={
+        "description": "the calibration this run follows (task id, agreement) and the configuration differences"})
+    drift = fields.Dict(allow_none=True, metadata={"description": "the run's drift check report, if any"})
+    budget = fields.Dict(allow_none=True, metadata={"description": "budget_usd and budget_spent_usd, if budgeted"})
+
+
+class CalibrationInputSchema(Schema):
+    sample_size = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=100_000),
+                                 metadata={"description": "a fixed random sample of this many labelled records "
+                                                          "(default: every labelled record)"})
+    literature_ids = fields.List(record_id_field(), load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=100_000),
+                                 metadata={"description": "screen these records instead of the labelled ones"})
+    batch_size = fields.Integer(load_default=None, allow_none=True,
+                                validate=validate.Range(min=1, max=MAX_REQUESTED_BATCH_SIZE))
+    budget_usd = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class PicosDriverSchema(Schema):
+    element = fields.String()
+    label = fields.String()
+    missed_include_judgements = fields.Integer()
+    false_include_judgements = fields.Integer()
+    records = fields.Integer()
+
+
+class DisagreementSchema(Schema):
+    literature_id = fields.Integer()
+    kind = fields.String(metadata={"description": "missed_include (human include, machine exclude) or "
+                                                  "false_include (human exclude, machine sent on)"})
+    llm_decision = fields.String(allow_none=True)
+    reasons = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
+
+
+class CalibrationSchema(Schema):
+    task_id = fields.Integer()
+    status = fields.String()
+    records = fields.Integer()
+    agreement = fields.Nested(AgreementSchema)
+    disagreements = fields.List(fields.Nested(DisagreementSchema))
+    picos_drivers = fields.List(fields.Nested(PicosDriverSchema))
+    main_driver = fields.String(allow_none=True, metadata={"description": "the PICOS element behind most "
+                                                                          "disagreements (null: none)"})
+    basis = fields.String(metadata={"description": "what the PICOS analysis is based on"})
+    locked_config = fields.Dict(metadata={"description": "models, parameters, prompt version and SHA-256, rule"})
+    followed_by = fields.List(fields.Integer(), metadata={"description": "runs that follow this calibration"})
+
+
+class DriftSchema(Schema):
+    task_id = fields.Integer()
+    status = fields.String(metadata={"description": "not_applicable | pending | running | done | skipped | failed"})
+    reason = fields.String(allow_none=True)
+    checked_at = fields.String(allow_none=True)
+    records = fields.Integer(allow_none=True)
+    failed = fields.Integer(allow_none=True)
+    decision_agreement = fields.Float(allow_none=True)
+    kappa = fields.Float(allow_none=True)
+    kappa_ci95 = fields.List(fields.Float(), allow_none=True)
+    by_model = fields.Dict(allow_none=True)
+    changed = fields.List(fields.Dict(), allow_none=True)
+    cost_usd = fields.Float(allow_none=True)
+    estimated_cost_usd = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+    definition = fields.String(allow_none=True)

@@ -73,8 +73,8 @@ def finalize_task(ctx: EngineContext, task_id: int) -> str | None:
 
 def _finalize(ctx: EngineContext, task_id: int) -> str | None:
     with ctx.engine.begin() as conn:
-        task = conn.execute(select(TASKS.c.status, TASKS.c.cancel_requested).where(TASKS.c.id == task_id)
-                            .with_for_update()).first()
+        task = conn.execute(select(TASKS.c.status, TASKS.c.cancel_requested, TASKS.c.task_type, TASKS.c.total_items,
+                                   TASKS.c.is_calibration).where(TASKS.c.id == task_id).with_for_update()).first()
         if task is None:
             return None
         if task.status in FINAL_TASK_STATUSES:
@@ -95,7 +95,21 @@ def _finalize(ctx: EngineContext, task_id: int) -> str | None:
             status=status, error=error, completed_at=func.now(), updated_at=func.now(),
             started_at=func.coalesce(TASKS.c.started_at, func.now()), **counters))
     logger.info("task %s finalized: %s", task_id, status)
+    if status in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS):
+        _send_drift_check(ctx, task_id, task.task_type, task.total_items, task.is_calibration)
     return str(status)
+
+
+def _send_drift_check(ctx: EngineContext, task_id: int, task_type: str, total_items: int,
+                      is_calibration: bool) -> None:
+    """Queue the drift check of a run that just completed, when it is due (``app/services/drift.py``)."""
+    from app.services.drift import drift_check_due
+
+    if not drift_check_due(ctx, task_type, total_items, is_calibration):
+        return
+    with ctx.session() as session:  # no transaction open: sent at once (the final status is committed)
+        ctx.publisher.publish(session, TaskMessage(task_names.DRIFT_CHECK, (task_id,)))
+    logger.info("task %s: drift check queued", task_id)
 
 
 @dataclass
