@@ -227,6 +227,18 @@ def print_audit(console: Console, audit: dict[str, Any]) -> None:
                   f"sampled at random, decided by the review team's own labels): {audit['meaning']}")
 
 
+def print_drift(console: Console, drift: dict[str, Any]) -> None:
+    """The drift check (test–retest of a fixed subset, the cache bypassed) in one line."""
+    if drift.get("status") != "done":
+        console.print(f"[dim]Drift check: {drift.get('status')} ({drift.get('reason') or drift.get('error') or ''})"
+                      "[/dim]")
+        return
+    agreement = drift.get("decision_agreement")
+    console.print(f"[bold]Drift check[/bold] (GET …/tasks/{{id}}/drift): {drift['records']} records screened again "
+                  f"without the cache; identical combined decision for "
+                  f"{'n/a' if agreement is None else f'{agreement:.0%}'}, {len(drift.get('changed') or [])} changed.")
+
+
 def print_methods(console: Console, text: str) -> None:
     console.print("[bold]Methods paragraph[/bold] (GET …/tasks/{id}/methods):")
     console.print(text)

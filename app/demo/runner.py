@@ -248,6 +248,7 @@ class Demo:
         csv_text = client.export(task_id, "csv").decode("utf-8")
         csv_text = with_label_column(csv_text, labels)
         audit = self._audit(client, task_id, labels, counts.excluded)
+        drift = self._drift(client, task_id)
         methods = client.methods(task_id)
         stats = httpx.get(f"{simulator_url}/stats", timeout=5).json()
         cache_hits = None
@@ -294,6 +295,7 @@ class Demo:
             "agreement": agreement,
             "audit": audit,
             "methods": methods["text"],
+            "drift": drift,
             "prisma": client.prisma(project_id),
             "models": SCREENING_MODELS,
             "decisions_from": "the built-in LLM simulator (deterministic lexical score), not a language model",
@@ -303,6 +305,16 @@ class Demo:
                       "summary_json": str(summary_path), "logs": str(self.stack.log_dir)},
         }
         summary_path.write_text(json.dumps(self.summary, indent=2) + "\n", encoding="utf-8")
+
+    def _drift(self, client: LitscreenClient, task_id: int, timeout: float = 120.0) -> dict[str, Any]:
+        """The run's drift check (a fixed subset re-screened without the cache once the run completed), waited
+        for when the run was long enough to get one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            drift = client.drift(task_id)
+            if drift.get("status") not in ("pending", "running") or time.monotonic() > deadline:
+                return drift
+            time.sleep(0.5)
 
     def _audit(self, client: LitscreenClient, task_id: int, labels: dict[int, str | None],
                excluded: int) -> dict[str, Any]:
@@ -324,6 +336,7 @@ class Demo:
         console.print(report.agreement_table(summary["agreement"]))
         report.print_agreement_definition(console)
         report.print_audit(console, summary["audit"])
+        report.print_drift(console, summary["drift"])
         report.print_methods(console, summary["methods"])
         counters = summary["task_counters"]
         if counters.get("failed_items") is not None and int(counters["failed_items"]) != summary["failed"]:
@@ -332,7 +345,9 @@ class Demo:
         if summary["kill_a_worker"]:
             kill = summary["kill_a_worker"]
             if kill["lease_owner_after"]:
-                redone = summary["llm_calls"] - 2 * (summary["screened"] - summary["failed"])
+                drift_calls = 2 * int(summary["drift"].get("records") or 0) + 2 * int(summary["drift"].get("failed")
+                                                                                     or 0)
+                redone = summary["llm_calls"] - 2 * (summary["screened"] - summary["failed"]) - drift_calls
                 console.print(f"[bold]--kill-a-worker:[/bold] batch {kill['batch_index']} was held by "
                               f"{kill['lease_owner_before']} when it was killed at cursor {kill['cursor_at_kill']}; "
                               f"it resumed under {kill['lease_owner_after']} from that checkpoint. "
