@@ -100,3 +100,44 @@ def test_a_budget_pauses_the_run_across_workers_and_a_resume_finishes_it_without
     assert _spent(database_url, task["id"]) == pytest.approx(_row_costs(database_url, task["id"]), abs=1e-5)
     again = client.post(f"/api/v1/asl/tasks/{task['id']}/resume", json={"budget_usd": budget * 20}, headers=auth)
     assert again.status_code == 409
+
+
+@pytest.mark.process
+@pytest.mark.usefixtures("fast_teardown")
+def test_a_budgeted_extraction_pauses_and_resumes_on_the_dc_paths(app, client, auth, database_url: str,
+                                                                    processes: ProcessGroup, monkeypatch) -> None:
+    import csv
+    import io
+    import json
+
+    from app.llm.extraction_prompts import EXTRACTION_PARAMS, build_extraction_messages, record_text
+    from app.llm.pricing import upper_cost
+    from app.services.kinds.dc_extraction import field_specs
+    from tests.test_dc_extraction_run import FIXTURE, MODELS, SCHEMA, start_extraction, upload_fixture
+
+    simulator = sim(processes, latency=0.02)
+    configure_app(app, monkeypatch, simulator, LLM_PRICES=PRICES)
+    dataset = upload_fixture(client, auth)
+    rows = list(csv.DictReader(io.StringIO(FIXTURE.read_text(encoding="utf-8"))))
+    specs = field_specs({"schema": SCHEMA})
+    reserve = [upper_cost(json.loads(PRICES), list(MODELS),
+                          build_extraction_messages(specs, record_text(row, ["note"])),
+                          int(EXTRACTION_PARAMS["max_tokens"])) for row in rows]
+    budget = round(3 * sum(reserve) / len(reserve), 6)  # a few rows' worth: the run cannot finish within it
+    processes.start_worker(database_url, "w1", concurrency=2, **engine_env(simulator, LLM_PRICES=PRICES))
+
+    task = start_extraction(client, auth, dataset["id"], batch_size=10, budget_usd=budget)
+    wait_for(lambda: _settled(database_url, task["id"]), timeout=90, interval=0.2, message="the budget pause")
+    body = client.get(f"/api/v1/dc/tasks/{task['id']}", headers=auth).get_json()
+    assert body["status"] == "paused" and body["paused_reason"] == "budget"
+    done = result_count(database_url, task["id"])
+    assert 0 < done < 30 and 0 < _spent(database_url, task["id"]) <= budget
+    assert simulator_calls(simulator) == 2 * done
+
+    resumed = client.post(f"/api/v1/dc/tasks/{task['id']}/resume", json={"budget_usd": budget * 100}, headers=auth)
+    assert resumed.status_code == 202, resumed.get_json()
+    assert wait_final(database_url, task["id"]) in ("completed", "completed_with_errors"), logs(processes)
+    assert result_count(database_url, task["id"]) == 30
+    assert scalar(database_url, "SELECT count(*) - count(DISTINCT item_id) FROM screening_results "
+                                "WHERE task_id = %s", task["id"]) == 0
+    assert simulator_calls(simulator) == 2 * 30

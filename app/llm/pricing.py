@@ -35,6 +35,15 @@ def price_table(config: Mapping[str, Any] | Settings | None) -> dict[str, dict[s
     return table
 
 
+def upper_cost(table: Mapping[str, Mapping[str, float]], model_keys: list[str], messages: list[dict[str, str]],
+               max_tokens: int) -> float:
+    """An upper estimate (USD) of one call with ``messages`` to each model: the prompt at about four characters a
+    token plus a quarter (tokenizers differ), and an answer of ``max_tokens`` (the most a call may return). What a
+    budget reserves before the calls; a repair call after an invalid answer is not included."""
+    prompt_tokens = int(sum(len(m.get("content") or "") for m in messages) / 4 * 1.25) + 16
+    return sum(estimate_cost(table, key, prompt_tokens, max_tokens) for key in model_keys)
+
+
 def estimate_cost(table: Mapping[str, Mapping[str, float]], model_key: str, prompt_tokens: int,
                   completion_tokens: int) -> float:
     """USD for one call; 0 for models without a price (simulator, unknown)."""

@@ -24,7 +24,7 @@ from app.llm.client import ChatClient, LLMRequestError, LLMUnavailable, RetryPol
 from app.llm.decision import combine
 from app.llm.limits import FleetLimits, limiter_name
 from app.llm.models import ModelSpec, parse_screening_models
-from app.llm.pricing import estimate_cost, price_table
+from app.llm.pricing import estimate_cost, price_table, upper_cost
 from app.llm.prompt_limits import DEFAULT_PROMPT_MAX_CHARS_PER_RECORD, cap_record_text
 from app.llm.prompts import (
     PROMPT_VERSION,
@@ -225,9 +225,8 @@ class Screener:
         title, abstract, _warning = cap_record_text(record.title, record.abstract, self.prompt_max_chars)
         messages = build_messages(criteria.picos or {}, criteria.inclusion_criteria, criteria.exclusion_criteria,
                                   title, abstract)
-        prompt_tokens = int(sum(len(m["content"]) for m in messages) / 4 * 1.25) + 16
-        completion_tokens = int(REQUEST_PARAMS.get("max_tokens") or 1000)
-        return sum(estimate_cost(self.prices, spec.key, prompt_tokens, completion_tokens) for spec in self.models)
+        return upper_cost(self.prices, [spec.key for spec in self.models], messages,
+                          int(REQUEST_PARAMS.get("max_tokens") or 1000))
 
     def _decide(self, spec: ModelSpec, messages: list[dict[str, str]], key: str) -> ModelDecision:
         """Call the model (its cache lookup missed, or there is no cache) and cache a valid answer under ``key``."""

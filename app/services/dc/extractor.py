@@ -30,7 +30,7 @@ from app.llm.extraction_prompts import (
     parse_extraction_answer,
 )
 from app.llm.models import ModelSpec
-from app.llm.pricing import estimate_cost
+from app.llm.pricing import estimate_cost, upper_cost
 from app.llm.prompts import InvalidOutput
 from app.services.extraction import (
     FieldSpec,
@@ -154,6 +154,11 @@ class RecordExtractor:
     def close(self) -> None:
         """Stop the call threads, close the HTTP clients and persist cache counters."""
         close_llm_calls(self._pool, self.clients, self.cache)
+
+    def max_cost(self, text: str) -> float:
+        """An upper estimate (USD) of extracting ``text`` with every model without the cache (``upper_cost``)."""
+        return upper_cost(self.prices, [spec.key for spec in self.models],
+                          build_extraction_messages(self.specs, text), int(EXTRACTION_PARAMS.get("max_tokens") or 2000))
 
     def extract(self, text: str) -> RecordExtraction:
         """Every model's answer and the per-field outcome; LLMUnavailable only when a provider stays down."""

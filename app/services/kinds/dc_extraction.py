@@ -91,6 +91,11 @@ class DcExtractionProcessor(ItemProcessor):
                              error=f"no text in the text columns ({', '.join(self.text_columns)})")
         return result_row(item_id, self.extractor.extract(text))
 
+    def estimated_cost(self, item_id: int) -> float | None:
+        """The row's upper cost estimate with every model (reserved against a budget before the calls)."""
+        row = self.rows.get(item_id)
+        return 0.0 if row is None else self.extractor.max_cost(record_text(row, self.text_columns))
+
     def close(self) -> None:
         """Stop the extractor's call threads and HTTP clients."""
         self.extractor.close()
