@@ -14,6 +14,7 @@ budget skips the check when its estimated cost does not fit what is left.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -93,10 +94,10 @@ def run_drift_check(ctx: EngineContext, task_id: int) -> dict[str, Any] | None:
         estimate = sum(screener.max_cost(criteria, records[i]) for i in ids if i in records)
         if budget is not None and spent + estimate > budget:
             return _store(ctx, task_id, {"status": "skipped", "reason": "budget", "estimated_cost_usd": estimate})
-        retest = []
-        for item_id in ids:
-            if item_id in records:
-                retest.append((item_id, screener.screen(criteria, records[item_id])))
+        todo = [item_id for item_id in ids if item_id in records]
+        with ThreadPoolExecutor(max_workers=screener.concurrency, thread_name_prefix="drift") as pool:
+            screenings = list(pool.map(lambda item_id: screener.screen(criteria, records[item_id]), todo))
+        retest = list(zip(todo, screenings, strict=True))
     except LLMUnavailable as exc:
         return _store(ctx, task_id, {"status": "failed", "error": str(exc)})
     finally:
