@@ -73,9 +73,14 @@ def wait_until(condition: Any, timeout: float = 60, message: str = "condition") 
         time.sleep(0.2)
 
 
-def screenshot(driver: Any, tmp_path: Path, name: str) -> None:
+def screenshot(driver: Any, tmp_path: Path, name: str, max_height: int = 1800) -> None:
+    """The whole page (up to ``max_height`` pixels tall) as PNG."""
     path = tmp_path / f"{name}.png"
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    content = int(driver.execute_script("return document.documentElement.scrollHeight;"))
+    driver.set_window_size(width, min(max(content + 140, height), max_height))
     driver.save_screenshot(str(path))
+    driver.set_window_size(width, height)
     if os.environ.get("LITSCREEN_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOTS / path.name)
@@ -103,8 +108,20 @@ def records_with_conflicts() -> list[Any]:
 def write_ris(path: Path, records: list[Any]) -> None:
     lines = []
     for record in records:
-        lines += ["TY  - JOUR", f"TI  - {record.title}", f"AB  - {record.abstract}", "ER  - ", ""]
+        lines += ["TY  - JOUR", f"TI  - {record.title}", f"AB  - {record.abstract}",
+                  f"KW  - litscreen:label:{record.label}", "ER  - ", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def fits_at_200_percent(driver: Any) -> bool:
+    """Whether the page needs no sideways scrolling at half the width (what 200 % zoom does to the layout)."""
+    size = driver.get_window_size()
+    driver.set_window_size(size["width"] // 2, size["height"])
+    try:
+        return bool(driver.execute_script(
+            "var e = document.documentElement; return e.scrollWidth <= e.clientWidth + 1;"))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def press(driver: Any, keys: str) -> None:
@@ -170,7 +187,9 @@ def test_a_reviewer_screens_in_the_browser(app, live_server, browser, make_token
 
     # live progress, until the poller reloads the finished page
     wait_until(lambda: driver.find_element(By.ID, "progress-bar"), message="the progress page")
-    time.sleep(1.5)
+    wait_until(lambda: driver.find_element(By.CSS_SELECTOR, '[data-field="processed_items"]').text not in ("", "0"),
+               timeout=120, message="the first records screened")
+    driver.find_element(By.CSS_SELECTOR, "details.card summary").click()  # the batches table, updated live
     screenshot(driver, tmp_path, "run_progress")
     wait_until(lambda: driver.find_element(By.ID, "conflicts-link"), timeout=180, message="the run to finish")
     task_id = int(driver.current_url.rstrip("/").rsplit("/", 1)[1])
@@ -189,6 +208,7 @@ def test_a_reviewer_screens_in_the_browser(app, live_server, browser, make_token
     first = showing()
     assert driver.find_elements(By.CSS_SELECTOR, ".abstract mark"), "PICOS terms are marked"
     screenshot(driver, tmp_path, "conflict_queue")
+    assert fits_at_200_percent(driver)
     press(driver, "r")
     assert driver.switch_to.active_element.get_attribute("id") == "reason"
     press(driver, Keys.ARROW_DOWN)  # "wrong population"
@@ -225,6 +245,7 @@ def test_a_reviewer_screens_in_the_browser(app, live_server, browser, make_token
         "var i = document.getElementById('prisma'); return i && i.complete && i.naturalWidth > 0;"),
         message="the PRISMA diagram")
     screenshot(driver, tmp_path, "report")
+    assert fits_at_200_percent(driver)
     driver.find_element(By.ID, "export-csv").click()
     downloaded = wait_until(lambda: [p for p in driver.downloads.glob("*.csv")], message="the CSV download")
     assert downloaded[0].name == f"litscreen-task-{task_id}.csv"
@@ -246,4 +267,4 @@ def test_a_reviewer_screens_in_the_browser(app, live_server, browser, make_token
     resources = driver.execute_script(
         "return performance.getEntriesByType('resource').map(function (e) { return e.name; });")
     assert resources and all(name.startswith(base + "/") for name in resources), resources
-    screenshot(driver, tmp_path, "api_docs")
+    screenshot(driver, tmp_path, "api_docs", max_height=900)

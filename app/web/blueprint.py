@@ -6,3 +6,12 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__, url_prefix="/ui", template_folder="templates", static_folder="static",
                static_url_path="/static")
+
+KIND_NAMES = {"title_abstract": "title and abstract screening", "fulltext": "full-text screening",
+              "dc_extraction": "clinical-record extraction"}
+
+
+@bp.context_processor
+def workspace_names() -> dict[str, object]:
+    """Names the templates show for task kinds."""
+    return {"kind_names": KIND_NAMES}

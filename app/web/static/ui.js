@@ -9,6 +9,23 @@
     return (seconds / 3600).toFixed(1) + " h";
   }
 
+  function renderBatches(batches) {
+    var body = document.getElementById("batches");
+    if (!body) { return; }
+    var rows = document.createDocumentFragment();
+    batches.forEach(function (batch) {
+      var row = document.createElement("tr");
+      [batch.batch_index, batch.status, batch.cursor + " / " + batch.size, batch.attempts, batch.error || ""]
+        .forEach(function (value) {
+          var cell = document.createElement("td");
+          cell.textContent = value;
+          row.appendChild(cell);
+        });
+      rows.appendChild(row);
+    });
+    body.replaceChildren(rows);
+  }
+
   function startPoller(section) {
     var url = section.getAttribute("data-poll-url");
     if (!url || section.getAttribute("data-final") === "true") { return; }
@@ -30,6 +47,7 @@
           if (bar) { bar.value = doc.progress; bar.textContent = Math.round(doc.progress * 100) + " %"; }
           var error = section.querySelector('[data-field="error"]');
           if (error) { error.hidden = !doc.error; error.textContent = doc.error || ""; }
+          renderBatches(doc.batches || []);
           if (doc.final) { window.location.reload(); return; }
           window.setTimeout(poll, 1500);
         })
