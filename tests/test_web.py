@@ -345,3 +345,11 @@ def test_the_instance_secret_key_is_made_once(tmp_path) -> None:
     first = instance_secret_key(str(tmp_path))
     assert len(first) > 40 and instance_secret_key(str(tmp_path)) == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unwritable_instance_directory_still_gives_a_key(tmp_path) -> None:
+    from app.web import instance_secret_key
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert len(instance_secret_key(str(blocker / "instance"))) > 40

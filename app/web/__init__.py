@@ -9,9 +9,11 @@ another user's project or task is a 404 here too. ``register_web`` also serves S
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,22 +41,43 @@ class WorkspaceSessionInterface(SecureCookieSessionInterface):
         return has_request_context() and request.is_secure
 
 
+def _read_key(path: Path) -> str:
+    """The key in ``path``, waiting up to a second for another process that has just created it to write it."""
+    for _attempt in range(20):
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+        time.sleep(0.05)
+    raise OSError(errno.EIO, "the session key file is empty", str(path))
+
+
+def _process_key(key: str, folder: Path, exc: OSError) -> str:
+    """A key for this process alone, when the instance directory cannot keep one."""
+    logger.warning("cannot keep the workspace's session key in %s (%s): set SECRET_KEY, or sign-ins last only as "
+                   "long as this process and are not shared with other web processes", folder, exc.strerror)
+    return key
+
+
 def instance_secret_key(instance_dir: str | None) -> str:
     """The installation's cookie-signing key: ``<instance>/secret_key``, created (mode 0600) on first use."""
     from app.db.embedded import default_instance_dir
 
     folder = Path(instance_dir).expanduser().resolve() if instance_dir else default_instance_dir()
     path = folder / SECRET_KEY_FILE
+    key = secrets.token_urlsafe(48)
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return _read_key(path)
     except FileNotFoundError:
         pass
-    folder.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    except OSError as exc:
+        return _process_key(key, folder, exc)
     try:  # O_EXCL: of two processes starting together, one writes and both read the same key
+        folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
+        return _read_key(path)
+    except OSError as exc:
+        return _process_key(key, folder, exc)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key + "\n")
     logger.info("created the workspace's session key in %s", path)
