@@ -353,3 +353,23 @@ def test_an_unwritable_instance_directory_still_gives_a_key(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert len(instance_secret_key(str(blocker / "instance"))) > 40
+
+
+def test_attach_a_full_text_pdf(app, client, auth, project_id, make_token) -> None:
+    pdf = Path(__file__).resolve().parents[1] / "app" / "data" / "fulltext" / "synthetic_rct_heart_failure.pdf"
+    client.post(f"/api/v1/asl/projects/{project_id}/literatures", headers=auth,
+                json={"records": [{"title": "A heart failure trial", "abstract": "Text."}]})
+    literature_id = client.get(f"/api/v1/asl/projects/{project_id}/literatures", headers=auth).get_json()[0]["id"]
+    sign_in(client, make_token("alice"))
+    page = client.get(f"/ui/projects/{project_id}").get_data(as_text=True)
+    assert f"<td>{literature_id}</td>" in page
+    csrf = csrf_of(client, f"/ui/projects/{project_id}")
+    missing_id = client.post(f"/ui/projects/{project_id}/fulltexts", content_type="multipart/form-data", data={
+        "fulltext": (io.BytesIO(pdf.read_bytes()), pdf.name), "csrf_token": csrf})
+    assert missing_id.status_code == 422 and "literature_id" in missing_id.get_data(as_text=True)
+    attached = client.post(f"/ui/projects/{project_id}/fulltexts", content_type="multipart/form-data", data={
+        "fulltext": (io.BytesIO(pdf.read_bytes()), pdf.name), "literature_id": str(literature_id),
+        "csrf_token": csrf})
+    assert attached.status_code == 200 and "<strong>1</strong> attached" in attached.get_data(as_text=True)
+    info = client.get(f"/api/v1/asl/literatures/{literature_id}/fulltext", headers=auth).get_json()
+    assert info["pages"] >= 1

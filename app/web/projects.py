@@ -8,12 +8,15 @@ from flask import current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from app.api.projects.schemas import PICOS_KEYS, ProjectCreateSchema
+from app.cache import get_cache
+from app.config import Settings
 from app.extensions import db
 from app.importers import ImportRejected
 from app.models import Project
 from app.services import literature as literature_service
 from app.services import projects as project_service
 from app.services import screening_results as results_service
+from app.services.fulltext.attach import AttachRejected, attach_fulltexts
 from app.services.possible_duplicates import find_possible_duplicates
 from app.web.auth import reviewer
 from app.web.blueprint import bp
@@ -22,6 +25,7 @@ PICOS_LABELS = {"P": "Population", "I": "Intervention", "C": "Comparison", "O": 
 PROJECTS_SHOWN = 200
 TASKS_SHOWN = 50
 DUPLICATES_SHOWN = 20
+RECORDS_SHOWN = 100
 
 
 def load_project(project_id: int) -> Project:
@@ -65,9 +69,9 @@ def new_project() -> Any:
 
 def _project_page(project: Project, **extra: Any) -> str:
     session = db.session()
-    _records, record_count = literature_service.list_literature(session, project, 0, 0)
+    records, record_count = literature_service.list_literature(session, project, 0, RECORDS_SHOWN)
     tasks, _total = results_service.list_tasks(session, project, 0, TASKS_SHOWN)
-    return render_template("web/project.html", project=project, record_count=record_count,
+    return render_template("web/project.html", project=project, record_count=record_count, records=records,
                            tasks=[results_service.task_view(session, task) for task in tasks],
                            picos_labels=PICOS_LABELS, **extra)
 
@@ -99,3 +103,27 @@ def import_file(project_id: int) -> Any:
     duplicates = find_possible_duplicates(db.session(), project)
     return _project_page(project, summary=summary.to_dict(), filename=upload.filename,
                          possible_duplicates=duplicates[:DUPLICATES_SHOWN], possible_total=len(duplicates))
+
+
+@bp.route("/projects/<int:project_id>/fulltexts", methods=["POST"])
+def attach_fulltext(project_id: int) -> Any:
+    """Attach full texts: one PDF to a record, or a ZIP of PDFs named by literature id, DOI or PMID."""
+    project = load_project(project_id)
+    upload = request.files.get("fulltext")
+    if upload is None or not upload.filename:
+        return _project_page(project, fulltext_error="Choose a PDF or a ZIP of PDFs."), 422
+    settings = Settings.of(current_app.config)
+    data = upload.stream.read(settings.fulltext.max_upload_bytes + 1)
+    if len(data) > settings.fulltext.max_upload_bytes:
+        return _project_page(project, fulltext_error="The file is larger than FULLTEXT_MAX_UPLOAD_BYTES."), 413
+    raw_id = (request.form.get("literature_id") or "").strip()
+    if raw_id and not raw_id.isdigit():
+        return _project_page(project, fulltext_error="The record id must be a number."), 422
+    session = db.session()
+    try:
+        summary = attach_fulltexts(session, project, upload.filename, data, int(raw_id) if raw_id else None,
+                                   get_cache(settings), settings)
+    except AttachRejected as exc:
+        session.rollback()
+        return _project_page(project, fulltext_error=exc.message), exc.status
+    return _project_page(project, fulltext_summary=summary.to_dict(), fulltext_filename=upload.filename)
