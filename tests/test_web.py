@@ -373,3 +373,45 @@ def test_attach_a_full_text_pdf(app, client, auth, project_id, make_token) -> No
     assert attached.status_code == 200 and "<strong>1</strong> attached" in attached.get_data(as_text=True)
     info = client.get(f"/api/v1/asl/literatures/{literature_id}/fulltext", headers=auth).get_json()
     assert info["pages"] >= 1
+
+
+def test_the_field_review_of_a_clinical_record(app, client, auth, monkeypatch, make_token) -> None:
+    from app.extensions import db
+    from app.models import DcRecord, ScreeningResult
+
+    models_configured(app, monkeypatch)
+    csv = Path(__file__).resolve().parent / "fixtures" / "clinical" / "aci_bench_30.csv"
+    dataset = client.post("/api/v1/dc/datasets", headers=auth, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(csv.read_bytes()), "aci.csv")}).get_json()
+    task = client.post(f"/api/v1/dc/datasets/{dataset['id']}/extractions", headers=auth, json={
+        "id_column": "encounter_id", "text_columns": ["note"],
+        "schema": {"fields": [{"name": "age", "type": "integer", "description": "Patient age in years"}]}}).get_json()
+    with app.app_context():
+        session = db.session()
+        record = session.scalar(select(DcRecord).where(DcRecord.dataset_id == dataset["id"])
+                                .order_by(DcRecord.row_index))
+        quote = " ".join(str(record.data["note"]).split()[5:12])
+        result = ScreeningResult(task_id=task["id"], item_id=record.id, batch_index=0, llm_decision="review",
+                                 final_decision="review", manual_review_required=True,
+                                 fields={"age": {"value": 61, "evidence": quote, "agreed": False,
+                                                 "by_model": {"sim:model-a": 61, "sim:model-b": 16}}})
+        session.add(result)
+        session.commit()
+        result_id = result.id
+    sign_in(client, make_token("alice"))
+    assert f'href="/ui/tasks/{task["id"]}"' in client.get("/ui/").get_data(as_text=True)
+    page = client.get(f"/ui/results/{result_id}/fields").get_data(as_text=True)
+    assert "<mark>" in page and "In note." in page and "sim:model-b “16”" in page
+    csrf = csrf_of(client, "/ui/")
+    bad = client.post(f"/ui/results/{result_id}/fields", data={"value__age": "sixty-ish", "csrf_token": csrf})
+    assert bad.status_code == 422 and "Not saved" in bad.get_data(as_text=True)
+    saved = client.post(f"/ui/results/{result_id}/fields", data={"value__age": "62", "note__age": "per history",
+                                                                 "csrf_token": csrf}, follow_redirects=True)
+    assert "Saved the field review" in saved.get_data(as_text=True)
+    reviewed = client.get(f"/api/v1/dc/tasks/{task['id']}/results", headers=auth).get_json()[0]
+    assert reviewed["fields"]["age"]["review"]["value"] == 62 and reviewed["fields"]["age"]["value"] == 61
+    assert 'value="62"' in client.get(f"/ui/results/{result_id}/fields").get_data(as_text=True)
+    assert client.get(f"/ui/tasks/{task['id']}/export.xlsx").status_code == 200
+    assert client.get(f"/ui/tasks/{task['id']}/export.ris").status_code == 404
+    for path in (f"/ui/tasks/{task['id']}", f"/ui/tasks/{task['id']}/report", f"/ui/tasks/{task['id']}/results"):
+        assert client.get(path).status_code == 200, path

@@ -9,13 +9,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
+from app.api.dc.schemas import ResultReviewSchema as ClinicalReviewSchema
 from app.api.screening.schemas import ReviewInputSchema
 from app.extensions import db
 from app.llm.fulltext_prompts import EXCLUSION_REASONS
-from app.models import ScreeningResult
+from app.models import ScreeningResult, ScreeningTask
 from app.services import review_queue
 from app.services import screening_results as results_service
+from app.services.dc.errors import DatasetRejected
+from app.services.dc.review import review_result as review_clinical_result
 from app.services.fulltext.review import FieldReviewRejected, review_result_fields
+from app.services.kinds.dc_extraction import TASK_TYPE as CLINICAL_TASK_TYPE
+from app.services.kinds.dc_extraction import field_specs
 from app.web.auth import reviewer
 from app.web.blueprint import bp
 from app.web.projects import load_project
@@ -137,29 +142,65 @@ def field_display(value: Any) -> str:
     return str(value)
 
 
+def _review_clinical(run: ScreeningTask, result: ScreeningResult, reviews: dict[str, Any],
+                     note: str | None) -> str | None:
+    """A clinical-record review through the dc API's schema and service (values normalised by field type)."""
+    try:
+        data = ClinicalReviewSchema().load({"fields": reviews, "note": note})
+        review_clinical_result(result, field_specs(run.params or {}), data["fields"], data.get("note"), reviewer().id)
+        db.session().commit()
+    except ValidationError as exc:
+        db.session().rollback()
+        return str(exc.messages)
+    except DatasetRejected as exc:
+        db.session().rollback()
+        return str(exc)
+    return None
+
+
+def _shown_value(entry: dict[str, Any]) -> Any:
+    """A clinical field's reviewed value once there is one (its ``value`` stays the models'); else its value."""
+    review = entry.get("review")
+    return review.get("value") if isinstance(review, dict) and "value" in review else entry.get("value")
+
+
+def _field_reviews(fields: dict[str, Any], form: Any, clinical: bool) -> dict[str, Any]:
+    """The fields the reviewer changed, annotated or confirmed: {name: {value, note}}."""
+    reviews: dict[str, Any] = {}
+    for name, entry in fields.items():
+        raw = form.get(f"value__{name}")
+        if raw is None:
+            continue
+        note = (form.get(f"note__{name}") or "").strip() or None
+        confirmed = form.get(f"confirm__{name}") == "on"
+        current = _shown_value(entry)
+        value = (raw.strip() or None) if clinical else _typed(raw, current)
+        changed = (value or "") != field_display(current) if clinical else value != current
+        if changed or note or confirmed:
+            reviews[name] = {"value": value if not clinical or changed else current, "note": note}
+    return reviews
+
+
 @bp.route("/results/<int:result_id>/fields", methods=["GET", "POST"])
 def field_review(result_id: int) -> Any:
     """Each extracted field: value, each model's value, the evidence marked in its source text, the page."""
     session = db.session()
     result, record = results_service.get_result(session, reviewer(), result_id)
     run = load_task(result.task_id)
+    clinical = run.task_type == CLINICAL_TASK_TYPE
     fields = result.fields or {}
     error = None
     if request.method == "POST":
-        reviews: dict[str, Any] = {}
-        for name, entry in fields.items():
-            raw = request.form.get(f"value__{name}")
-            note = (request.form.get(f"note__{name}") or "").strip() or None
-            confirmed = request.form.get(f"confirm__{name}") == "on"
-            if raw is None:
-                continue
-            value = _typed(raw, entry.get("value"))
-            if value != entry.get("value") or note or confirmed:
-                reviews[name] = {"value": value, "note": note}
-        payload: dict[str, Any] = {"fields": reviews} if reviews else {}
-        if request.form.get("decision") in ("include", "exclude"):
-            payload["review_decision"] = request.form["decision"]
-        error = _review(result, payload) if payload else "Change or confirm at least one field, or decide."
+        reviews = _field_reviews(fields, request.form, clinical)
+        decision = request.form.get("decision")
+        if clinical:
+            error = (_review_clinical(run, result, reviews, (request.form.get("note") or "").strip() or None)
+                     if reviews else "Change or confirm at least one field.")
+        else:
+            payload: dict[str, Any] = {"fields": reviews} if reviews else {}
+            if decision in ("include", "exclude"):
+                payload["review_decision"] = decision
+            error = _review(result, payload) if payload else "Change or confirm at least one field, or decide."
         if error is None:
             flash("Saved the field review.")
             return redirect(url_for("web.field_review", result_id=result.id))
@@ -168,7 +209,7 @@ def field_review(result_id: int) -> Any:
     for name, entry in fields.items():
         located = evidence_in_context(sources, entry.get("evidence"), entry.get("page"))
         by_model = {model: field_display(value) for model, value in (entry.get("by_model") or {}).items()}
-        rows.append({"name": name, "entry": entry, "display": field_display(entry.get("value")),
+        rows.append({"name": name, "entry": entry, "display": field_display(_shown_value(entry)),
                      "by_model": by_model, "located": located})
     return render_template("web/fields.html", task=run, result=result, record=record, rows=rows, error=error,
-                           view=results_service.result_view(result, record)), 422 if error else 200
+                           clinical=clinical, view=results_service.result_view(result, record)), 422 if error else 200
