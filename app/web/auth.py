@@ -45,6 +45,8 @@ def _safe_next(target: str | None) -> str:
 @bp.before_request
 def check_csrf_and_session() -> Response | None:
     """Every unsafe method needs the form's CSRF token; every page but sign-in needs a live session."""
+    if request.endpoint == "web.static":
+        return None  # the stylesheet and the script are public and need no database
     csrf.protect()  # a no-op for GET/HEAD/OPTIONS; CSRFError (400) otherwise
     g.reviewer = None
     token_id = session.get("token_id")
