@@ -256,7 +256,7 @@ def test_the_progress_page_and_its_json(app, client, auth, project_id, monkeypat
     assert doc["final"] is True and doc["processed_items"] == 10 and doc["failed_items"] == 2
     assert doc["conflict_items"] == 2 and doc["retries"] == 0 and doc["batches"][0]["status"] == "done"
     page = client.get(f"/ui/tasks/{task_id}").get_data(as_text=True)
-    assert "Conflict queue" in page and 'data-final="true"' in page and "Retry failed records" in page
+    assert "Conflict queue" in page and 'data-final="true"' in page and "Retry failed records" in page  # 2 failed
 
 
 def test_starting_a_run_shows_the_estimate_and_refuses_a_budget_it_cannot_keep(
