@@ -280,6 +280,14 @@ def test_starting_a_run_shows_the_estimate_and_refuses_a_budget_it_cannot_keep(
     again = client.post(f"/ui/projects/{project_id}/runs", data={"csrf_token": csrf})
     assert again.status_code == 409 and "Not started" in again.get_data(as_text=True)
 
+    task_path = started.headers["Location"]
+    cancelled = client.post(f"{task_path}/cancel", data={"csrf_token": csrf}, follow_redirects=True)
+    text = cancelled.get_data(as_text=True)
+    assert "Cancel requested" in text and "cancelled" in text and "Retry failed records" in text
+    retried = client.post(f"{task_path}/retry", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "Retry queued" in retried.get_data(as_text=True)
+    assert client.get(f"{task_path}/progress.json").get_json()["status"] in ("pending", "running")
+
 
 def test_the_field_review_page(app, client, auth, project_id, monkeypatch, make_token) -> None:
     from app.extensions import db
