@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.db.init_app(app)
     register_celery(app, settings)
     register_api(app)
+    register_web(app)
     logger.debug("litscreen app on %s", redact(app.config["SQLALCHEMY_DATABASE_URI"]))
     return app
 
@@ -47,6 +48,13 @@ def register_logging(app: Flask) -> None:
             level=app.config["LOG_LEVEL"],
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+
+
+def register_web(app: Flask) -> None:
+    """The reviewer's workspace at /ui/ (session cookie, CSRF) and Swagger UI's local files."""
+    from app.web import register_web as register_workspace
+
+    register_workspace(app)
 
 
 def register_celery(app: Flask, settings: Settings) -> None:

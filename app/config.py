@@ -280,6 +280,24 @@ class ApiSettings:
     metrics_token: str | None = env("METRICS_TOKEN")  # when set, GET /metrics needs "Bearer <METRICS_TOKEN>"
 
 
+WEB_COOKIE_SECURE_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The reviewer's workspace at /ui/ (``app/web/``): its signed session cookie.
+
+    ``SECRET_KEY`` signs the cookie; when unset, a random key is created once in the instance directory
+    (``<instance>/secret_key``, mode 0600) so every process of one installation shares it.
+    ``WEB_COOKIE_SECURE``: ``auto`` marks the cookie Secure when the request came over https (behind a proxy that
+    terminates TLS, say ``on``); ``off`` only for plain-http development.
+    """
+
+    secret_key: str | None = env("SECRET_KEY", secret=True)
+    cookie_secure: str = env("WEB_COOKIE_SECURE", "auto", choices=WEB_COOKIE_SECURE_MODES)
+    session_hours: float = env("WEB_SESSION_HOURS", 12.0, minimum=0.01)
+
+
 @dataclass(frozen=True)
 class FulltextSettings:
     """Full texts: limits of an upload (one PDF, its pages, a ZIP), the models' context, the caches' lifetimes."""
@@ -329,7 +347,7 @@ class DatasetSettings:
 GROUP_TYPES: dict[str, type] = {
     "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
     "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "fulltext": FulltextSettings,
-    "api": ApiSettings, "datasets": DatasetSettings,
+    "api": ApiSettings, "datasets": DatasetSettings, "web": WebSettings,
 }
 
 
@@ -347,6 +365,7 @@ class Settings:
     fulltext: FulltextSettings = field(default_factory=FulltextSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     datasets: DatasetSettings = field(default_factory=DatasetSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
 
     @classmethod
@@ -423,7 +442,9 @@ def flask_config(settings: Settings, overrides: Mapping[str, Any] | None = None)
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Swagger UI served from the installed flask-swagger-ui package (app/web/docs.py): no CDN, works offline
+        OPENAPI_SWAGGER_UI_URL="/api/swagger-ui/",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},  # no badge fetched from validator.swagger.io
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],

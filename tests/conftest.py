@@ -74,7 +74,8 @@ def app(database_url: str) -> Flask:
     """The litscreen app on the test database."""
     from app import create_app
 
-    return create_app({"DATABASE_URL": database_url, "TESTING": True, "CACHE_BACKEND": "postgres"})
+    return create_app({"DATABASE_URL": database_url, "TESTING": True, "CACHE_BACKEND": "postgres",
+                       "SECRET_KEY": "test-session-key"})
 
 
 @pytest.fixture(autouse=True)

@@ -376,6 +376,8 @@ class Demo:
         console.print()
         console.print("[bold]Where to look next[/bold]")
         if self.options.keep:
+            console.print(f"  workspace     {self.api_url}/ui/   (sign in by pasting the API token kept in "
+                          f"{self.out_dir / 'token'})")
             console.print(f"  API docs      {self.api_url}/api/docs   (OpenAPI: {self.api_url}/api/openapi.json)")
             console.print(f"  Flower        {self.flower_url}")
             console.print(f"  terminal      export LITSCREEN_API_URL={self.api_url} "
@@ -406,6 +408,10 @@ class Demo:
         token_path.chmod(0o600)
         self.console.print(f"[bold]The stack keeps running; press Ctrl-C to stop it.[/bold] "
                            f"(API token in {token_path})")
+        # the token is pasted into the sign-in form rather than put in a link: a secret in a URL ends up in
+        # the browser's history and in access logs
+        self.console.print(f"[bold]Reviewer's workspace:[/bold] {self.api_url}/ui/sign-in — paste the token "
+                           f"printed by: cat {token_path}")
         while True:
             self.stack.check_alive()
             time.sleep(1)

@@ -175,3 +175,10 @@ def review_result(session: Session, user: User, result: ScreeningResult, decisio
     result.manual_review_required = False
     session.commit()
     return result
+
+
+def list_user_tasks(session: Session, user: User, task_type: str, limit: int) -> list[ScreeningTask]:
+    """The user's newest tasks of kind ``task_type`` (e.g. clinical-record extractions, which have no project)."""
+    return list(session.scalars(select(ScreeningTask)
+                                .where(ScreeningTask.owner_id == user.id, ScreeningTask.task_type == task_type)
+                                .order_by(ScreeningTask.id.desc()).limit(limit)))

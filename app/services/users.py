@@ -83,22 +83,44 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
     return api_token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The user owning an unrevoked, unexpired ``token``, or None."""
-    if not token:
-        return None
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None),
-               or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()))
-    ).first()
-    if row is None:
-        return None
-    api_token, user = row
+def _active_tokens():
+    """Tokens that are neither revoked nor expired, with their users."""
+    return (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.revoked_at.is_(None),
+                   or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now())))
+
+
+def _record_use(session: Session, api_token: ApiToken) -> None:
     now = utcnow()
     # record use at most once a minute: a client polling a task must not cost a write per request
     if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
         api_token.last_used_at = now
         session.commit()
-    return user
+
+
+def active_token(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """The unrevoked, unexpired token row for the secret ``token`` and its user, or None (records its use)."""
+    if not token:
+        return None
+    row = session.execute(_active_tokens().where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None:
+        return None
+    api_token, user = row
+    _record_use(session, api_token)
+    return api_token, user
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The user owning an unrevoked, unexpired ``token``, or None."""
+    found = active_token(session, token)
+    return found[1] if found is not None else None
+
+
+def user_for_token_id(session: Session, token_id: int) -> User | None:
+    """The user of token ``token_id`` while it is unrevoked and unexpired, or None (the workspace's session holds
+    the id of the token its reviewer signed in with, so revoking the token ends the session)."""
+    row = session.execute(_active_tokens().where(ApiToken.id == token_id)).first()
+    if row is None:
+        return None
+    _record_use(session, row[0])
+    return row[1]
