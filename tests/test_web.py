@@ -259,9 +259,8 @@ def test_the_progress_page_and_its_json(app, client, auth, project_id, monkeypat
     assert "Conflict queue" in page and 'data-final="true"' in page and "Retry failed records" in page  # 2 failed
 
 
-def test_starting_a_run_shows_the_estimate_and_refuses_a_budget_it_cannot_keep(
+def test_starting_a_run_shows_the_estimate_takes_a_budget_and_resumes_a_paused_run(
         app, client, auth, project_id, monkeypatch, make_token) -> None:
-    from app.web.runs import ENGINE_TAKES_BUDGET
 
     models_configured(app, monkeypatch)
     client.post(f"/api/v1/asl/projects/{project_id}/literatures", headers=auth,
@@ -272,15 +271,32 @@ def test_starting_a_run_shows_the_estimate_and_refuses_a_budget_it_cannot_keep(
     csrf = csrf_of(client, f"/ui/projects/{project_id}/runs/new")
     bad = client.post(f"/ui/projects/{project_id}/runs", data={"batch_size": "ten", "csrf_token": csrf})
     assert bad.status_code == 422 and "whole number" in bad.get_data(as_text=True)
-    if not ENGINE_TAKES_BUDGET:
-        refused = client.post(f"/ui/projects/{project_id}/runs", data={"budget_usd": "5", "csrf_token": csrf})
-        assert refused.status_code == 422 and "budget" in refused.get_data(as_text=True)
-    started = client.post(f"/ui/projects/{project_id}/runs", data={"batch_size": "2", "csrf_token": csrf})
+    refused = client.post(f"/ui/projects/{project_id}/runs", data={"budget_usd": "-5", "csrf_token": csrf})
+    assert refused.status_code == 422 and "budget" in refused.get_data(as_text=True)
+    started = client.post(f"/ui/projects/{project_id}/runs",
+                          data={"batch_size": "2", "budget_usd": "0.5", "csrf_token": csrf})
     assert started.status_code == 302 and "/ui/tasks/" in started.headers["Location"]
     again = client.post(f"/ui/projects/{project_id}/runs", data={"csrf_token": csrf})
     assert again.status_code == 409 and "Not started" in again.get_data(as_text=True)
 
     task_path = started.headers["Location"]
+    task_id = int(task_path.rstrip("/").rsplit("/", 1)[1])
+    assert client.get(f"{task_path}/progress.json").get_json()["budget_usd"] == 0.5
+    with app.app_context():  # what a budget pause leaves (the pause itself runs on real workers: test_budget_run)
+        from app.extensions import db
+        from app.models import ScreeningTask
+        db.session.execute(update(ScreeningTask).where(ScreeningTask.id == task_id)
+                           .values(status="paused", paused_reason="budget", budget_spent_usd=0.5))
+        db.session.commit()
+    paused = client.get(task_path).get_data(as_text=True)
+    assert "Resume the run" in paused and "(budget)" in paused
+    too_low = client.post(f"{task_path}/resume", data={"budget_usd": "0.5", "csrf_token": csrf},
+                          follow_redirects=True)
+    assert "budget_usd must be above" in too_low.get_data(as_text=True)
+    resumed = client.post(f"{task_path}/resume", data={"budget_usd": "2", "csrf_token": csrf}, follow_redirects=True)
+    assert "Resumed" in resumed.get_data(as_text=True)
+    progress = client.get(f"{task_path}/progress.json").get_json()
+    assert progress["status"] == "running" and progress["budget_usd"] == 2 and progress["paused_reason"] is None
     cancelled = client.post(f"{task_path}/cancel", data={"csrf_token": csrf}, follow_redirects=True)
     text = cancelled.get_data(as_text=True)
     assert "Cancel requested" in text and "cancelled" in text and "Retry failed records" in text

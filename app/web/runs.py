@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +24,6 @@ from app.web.projects import load_project
 
 BATCHES_SHOWN = 500
 RUN_KINDS = {"title_abstract": "Title and abstract screening", "fulltext": "Full-text screening and extraction"}
-# budget_usd reaches the engine only where start_task takes it (the budget feature adds that parameter);
-# until then a budget typed into the form is refused with a message instead of being silently ignored
-ENGINE_TAKES_BUDGET = "budget_usd" in inspect.signature(engine.start_task).parameters
 
 
 def load_task(task_id: int) -> ScreeningTask:
@@ -48,7 +44,7 @@ def new_run(project_id: int) -> str:
     project = load_project(project_id)
     cost, problem = _estimate(project)
     return render_template("web/run_new.html", project=project, estimate=cost, problem=problem, kinds=RUN_KINDS,
-                           form={}, takes_budget=ENGINE_TAKES_BUDGET)
+                           form={})
 
 
 def _parse_budget(raw: str) -> float | None:
@@ -60,8 +56,6 @@ def _parse_budget(raw: str) -> float | None:
         raise ValidationError({"budget_usd": ["Enter an amount in USD, e.g. 5 or 2.50."]}) from None
     if value <= 0:
         raise ValidationError({"budget_usd": ["The budget must be more than 0."]})
-    if not ENGINE_TAKES_BUDGET:
-        raise ValidationError({"budget_usd": ["This server cannot pause a run at a budget yet; leave it empty."]})
     return value
 
 
@@ -78,16 +72,15 @@ def start_run(project_id: int) -> Any:
         })
         budget = _parse_budget(form.get("budget_usd", ""))
         scope = TaskScope(owner_id=project.owner_id, project_id=project.id, params={})
-        extra: dict[str, Any] = {"budget_usd": budget} if budget is not None else {}
         task = engine.start_task(engine.engine_context(current_app), session, data["task_type"], scope,
-                                 data.get("batch_size"), **extra)
+                                 data.get("batch_size"), budget_usd=budget)
     except (ValueError, ValidationError, NoModelsConfigured, engine.ScreeningError, NothingToProcess,
             KindInputError) as exc:
         session.rollback()
         message = _problem(exc)
         cost, problem = _estimate(project)
         return render_template("web/run_new.html", project=project, estimate=cost, problem=problem, kinds=RUN_KINDS,
-                               form=form, error=message, takes_budget=ENGINE_TAKES_BUDGET), (
+                               form=form, error=message), (
             422 if isinstance(exc, ValueError | ValidationError | KindInputError) else 409)
     return redirect(url_for("web.task", task_id=task.id))
 
@@ -127,6 +120,7 @@ def progress_document(task: ScreeningTask) -> dict[str, Any]:
         "failed_batches": by_status.get(BatchStatus.FAILED, 0),
         "running_batches": by_status.get(BatchStatus.RUNNING, 0),
         "cost_estimate": float(view["cost_estimate"] or 0), "error": view["error"],
+        "budget_usd": float(view["budget_usd"]) if view.get("budget_usd") is not None else None, "paused_reason": view.get("paused_reason"),
         "started_at": _iso(view["started_at"]), "completed_at": _iso(view["completed_at"]),
         "batches": [{"batch_index": batch.batch_index, "status": batch.status, "cursor": batch.cursor,
                      "size": batch.size, "attempts": batch.attempts, "error": batch.error}
@@ -173,6 +167,21 @@ def retry_task(task_id: int) -> Response:
         db.session().rollback()
         return _back_to_task(run, str(exc))
     return _back_to_task(run, "Retry queued: failed items run again as a new attempt.")
+
+
+@bp.route("/tasks/<int:task_id>/resume", methods=["POST"])
+def resume_task(task_id: int) -> Response:
+    """Resume a paused run with a new budget: its batches continue from their checkpoints."""
+    run = load_task(task_id)
+    try:
+        budget = _parse_budget(request.form.get("budget_usd", ""))
+        if budget is None:
+            raise ValidationError({"budget_usd": ["Enter the new budget in USD."]})
+        engine.resume_task(engine.engine_context(current_app), db.session(), run, budget)
+    except (ValidationError, engine.BudgetTooLow, engine.ScreeningError) as exc:
+        db.session().rollback()
+        return _back_to_task(run, _problem(exc) if isinstance(exc, ValidationError) else str(exc))
+    return _back_to_task(run, "Resumed: the batches continue from their checkpoints.")
 
 
 def _back_to_task(run: ScreeningTask, message: str) -> Response:
