@@ -120,7 +120,8 @@ def progress_document(task: ScreeningTask) -> dict[str, Any]:
         "failed_batches": by_status.get(BatchStatus.FAILED, 0),
         "running_batches": by_status.get(BatchStatus.RUNNING, 0),
         "cost_estimate": float(view["cost_estimate"] or 0), "error": view["error"],
-        "budget_usd": float(view["budget_usd"]) if view.get("budget_usd") is not None else None, "paused_reason": view.get("paused_reason"),
+        "budget_usd": float(view["budget_usd"]) if view.get("budget_usd") is not None else None,
+        "paused_reason": view.get("paused_reason"),
         "started_at": _iso(view["started_at"]), "completed_at": _iso(view["completed_at"]),
         "batches": [{"batch_index": batch.batch_index, "status": batch.status, "cursor": batch.cursor,
                      "size": batch.size, "attempts": batch.attempts, "error": batch.error}
