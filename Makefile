@@ -21,9 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the in-process tier: no test that starts a worker, a server or any other process (under a minute)
+# the in-process tier: no test that starts a worker, a server or any other process (under a minute), on two
+# pytest-xdist processes (each creates and drops its own test database)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not process" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not process" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
