@@ -11,12 +11,16 @@ from sqlalchemy import Connection, text
 from app.config import EngineSettings
 from app.services.engine.errors import LeaseLost
 from app.services.engine.leases import ClaimedBatch
+from app.services.metric_counters import rollup_upsert
 
 # One statement, one round trip: renew the lease and move the cursor (only while this delivery owns it), insert
 # the new results (ON CONFLICT DO NOTHING), and add exactly the inserted rows to the task's counters. If the lease
 # is gone, the lease CTE is empty and nothing else is written either. A row without ``item_id`` is keyed by its
 # ``literature_id``; one without ``llm_decision`` gets its ``final_decision`` (the machine's, before any review).
-CHECKPOINT_SQL = text("""
+# The same statement adds the inserted rows to the monotonic /metrics counters (``rolled``, see
+# app/services/metric_counters.py), after the task row is locked (``counted``), so locks are always taken
+# batch -> task -> counters.
+CHECKPOINT_SQL = text(r"""
 WITH lease AS (
     UPDATE screening_batches SET
         cursor = :cursor,
@@ -49,7 +53,7 @@ WITH lease AS (
            i.duration_ms, now()
     FROM incoming i CROSS JOIN lease
     ON CONFLICT (task_id, item_id) DO NOTHING
-    RETURNING status, has_conflict, prompt_tokens, completion_tokens, cost_estimate
+    RETURNING status, has_conflict, prompt_tokens, completion_tokens, cost_estimate, decisions, duration_ms
 ), added AS (
     SELECT count(*) AS n, count(*) FILTER (WHERE status = 'success') AS success,
            count(*) FILTER (WHERE status = 'failed') AS failed, count(*) FILTER (WHERE has_conflict) AS conflict,
@@ -66,11 +70,13 @@ WITH lease AS (
     FROM added a, lease
     WHERE t.id = lease.task_id AND a.n > 0
     RETURNING t.id
+), rolled AS ({rollup}    RETURNING 1
 )
 SELECT (SELECT count(*) FROM lease) AS owned,
        (SELECT cancel_requested FROM screening_tasks WHERE id = :task_id) AS cancel_requested,
-       (SELECT count(*) FROM counted) AS counted
-""")
+       (SELECT count(*) FROM counted) AS counted,
+       (SELECT count(*) FROM rolled) AS rolled
+""".replace("{rollup}", rollup_upsert("inserted", guard="(SELECT count(*) FROM counted) > 0")))
 
 
 def write_checkpoint(conn: Connection, claim: ClaimedBatch, rows: list[dict[str, Any]], cursor: int,
