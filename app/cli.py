@@ -166,6 +166,39 @@ def db_stop() -> None:
     click.echo("stopped" if stop_embedded() else "not running", err=True)
 
 
+@main.command("doctor")
+@click.option("--timeout", type=click.FloatRange(0.1), default=None,
+              help="Seconds to wait for worker replies and each LLM provider [default: DOCTOR_TIMEOUT_SECONDS, 3].")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead of lines.")
+def doctor(timeout: float | None, as_json: bool) -> None:
+    """Check the stack and explain each finding (✓, or ✗ with the fix); exit status 0 only when all pass.
+
+    Database (which URL, embedded or not), schema, broker tables, workers and their queues, beat, queue depth, LLM
+    providers (a tiny request each; keys never shown), connections against max_connections, PgBouncer settings.
+    """
+    import json
+    import logging
+
+    from app.services.doctor import diagnose
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check is the report
+
+    checks = diagnose(_settings(), lambda: _create_app().extensions["celery"], timeout)
+    if as_json:
+        click.echo(json.dumps([check.as_dict() for check in checks], indent=2))
+    else:
+        width = max(len(check.name) for check in checks)
+        for check in checks:
+            mark = click.style("✓", fg="green") if check.ok else click.style("✗", fg="red")
+            click.echo(f"{mark} {check.name:<{width}}  {check.detail}")
+            if check.fix:
+                click.echo(f"  {'':<{width}}  fix: {check.fix}")
+    failed = [check for check in checks if not check.ok]
+    if not as_json:
+        click.echo(f"{len(checks) - len(failed)} of {len(checks)} checks pass", err=True)
+    sys.exit(1 if failed else 0)
+
+
 @main.group("users")
 def users_group() -> None:
     """Manage users."""
