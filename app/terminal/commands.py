@@ -18,7 +18,7 @@ from rich.console import Console
 
 from app.models.statuses import TaskStatus
 from app.terminal.client import DEFAULT_API_URL, ApiError, LitscreenClient
-from app.terminal.progress import watch_task
+from app.terminal.progress import BatchReporter, watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # exit codes of `litscreen watch` (and `screen --watch`)
 EXIT_FAILED = 1
 EXIT_CANCELLED = 2
+EXIT_PAUSED = 3
 
 
 def api_options(function: F) -> F:
@@ -111,7 +112,10 @@ def screen_command(project_id: int, batch_size: int | None, watch: bool, api_url
 def watch_command(task_id: int, interval: float, api_url: str | None, token: str | None) -> None:
     """Follow task TASK_ID with a live progress bar until it ends.
 
-    Exit status: 0 completed (also with failed items, which are reported), 1 failed, 2 cancelled.
+    Above the bar it tells what a low rate does not: a batch waiting on a retry (the reason, and when it runs
+    again), a batch that failed, a run that paused (and why).
+
+    Exit status: 0 completed (also with failed items, which are reported), 1 failed, 2 cancelled, 3 paused.
     """
     try:
         with make_client(api_url, token) as client:
@@ -122,7 +126,7 @@ def watch_command(task_id: int, interval: float, api_url: str | None, token: str
 
 def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     console = stderr_console()
-    task = watch_task(client, task_id, console, interval=interval)
+    task = watch_task(client, task_id, console, interval=interval, on_poll=BatchReporter(client, task_id))
     status = task.get("status")
     line = (f"task {task_id} {status}: {task.get('processed_items')}/{task.get('total_items')} records, "
             f"{task.get('conflict_items')} conflicts, {task.get('failed_items')} failed")
@@ -132,6 +136,9 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     if status == TaskStatus.CANCELLED:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
+    if status == TaskStatus.PAUSED:
+        console.print(f"[yellow]{line}; paused ({task.get('paused_reason') or 'no reason given'})[/yellow]")
+        sys.exit(EXIT_PAUSED)
     console.print(f"[green]{line}[/green]")
 
 
