@@ -31,11 +31,9 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         text = self.message if self.status is None else f"HTTP {self.status}: {self.message}"
-        shown = {self.message}
         for field, problems in _flatten_errors(self.errors):
-            if problems in shown or problems in self.message:  # each problem once: not again under its field
+            if problems and problems in self.message:  # said once: not again under its field
                 continue
-            shown.add(problems)
             text += f"\n  {field}: {problems}"
         return text
 
