@@ -154,3 +154,43 @@ def test_metrics_need_the_bearer_token_when_the_operator_sets_one(app, client, m
     assert allowed.status_code == 200 and "litscreen" in allowed.get_data(as_text=True)
     monkeypatch.setitem(app.config, "METRICS_TOKEN", None)
     assert client.get("/metrics").status_code == 200
+
+
+def test_the_migration_fills_the_counters_from_the_rows_that_exist(admin_database_url: str) -> None:
+    import psycopg
+
+    from app.db.migrate import upgrade
+    from tests.support import database
+    from tests.support.database import conninfo
+
+    url = database.create_database(admin_database_url)
+    try:
+        upgrade(url, "0006")
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
+            user = conn.execute("INSERT INTO users (name, is_admin, created_at) VALUES ('u', false, now()) "
+                                "RETURNING id").fetchone()[0]  # type: ignore[index]
+            project = conn.execute("INSERT INTO projects (name, owner_id, picos, created_at, updated_at) "
+                                   "VALUES ('p', %s, '{}', now(), now()) RETURNING id", (user,)).fetchone()[0]  # type: ignore[index]
+            task = conn.execute(
+                "INSERT INTO screening_tasks (project_id, owner_id, task_type, status, total_items, total_batches, "
+                "batch_size, model_config, processed_items, success_items, failed_items, conflict_items, "
+                "prompt_tokens, completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at) "
+                "VALUES (%s, %s, 'title_abstract', 'completed', 3, 1, 10, '{}', 3, 3, 0, 0, 0, 0, 0, 1, false, "
+                "now(), now()) RETURNING id", (project, user)).fetchone()[0]  # type: ignore[index]
+            conn.execute("INSERT INTO screening_batches (task_id, batch_index, item_ids, size, status, cursor, "
+                         "attempts) VALUES (%s, 0, '{}', 3, 'done', 3, 3)", (task,))
+            for item in range(3):
+                conn.execute(
+                    "INSERT INTO screening_results (task_id, item_id, batch_index, decisions, has_conflict, "
+                    "manual_review_required, status, prompt_tokens, completion_tokens, cost_estimate, duration_ms, "
+                    "created_at) VALUES (%s, %s, 0, %s, false, false, 'success', 0, 0, 0, 700, now())",
+                    (task, item, json.dumps(DECISIONS)))
+        upgrade(url)
+        counters = {(metric, json.dumps(labels, sort_keys=True)): value for metric, labels, value in
+                    query(url, "SELECT metric, labels, value FROM metric_counters")}
+        assert counters[("records_processed", '{"status": "success"}')] == 3
+        assert counters[("llm_cost_usd", '{"model": "sim:b", "provider": "sim"}')] == 0.75
+        assert counters[("record_screening_seconds_bucket", '{"bucket": 1}')] == 3
+        assert counters[("batch_recoveries", "{}")] == 2
+    finally:
+        database.drop_database(admin_database_url, url)
