@@ -43,6 +43,7 @@ def _running_task_with_results(app, project_id: int, decisions: list[dict], reco
     from app.extensions import db
     from app.services.engine import claim_batch, engine_context
     from app.services.engine.checkpoint import write_checkpoint
+    from app.services.engine.leases import ClaimedBatch
 
     with app.app_context():
         session = db.session()
@@ -64,10 +65,11 @@ def _running_task_with_results(app, project_id: int, decisions: list[dict], reco
             "VALUES (:t, 0, :ids, :n, 'pending', 0, 2)"), {"t": task_id, "ids": literature_ids, "n": records})
         session.commit()
         claim = claim_batch(engine_context(app), task_id, 0, "metrics-test")
+        assert isinstance(claim, ClaimedBatch), claim
         rows = [{"item_id": lid, "literature_id": lid, "decisions": decisions, "final_decision": "include",
                  "status": "success", "duration_ms": 1500} for lid in literature_ids]
         with db.engine.begin() as conn:
-            write_checkpoint(conn, claim, rows, records, None, EngineSettings.from_config(app.config))  # type: ignore[arg-type]
+            write_checkpoint(conn, claim, rows, records, None, EngineSettings.from_config(app.config))
             conn.execute(text("UPDATE screening_batches SET lease_expires_at = now() - interval '1 minute' "
                               "WHERE task_id = :t"), {"t": task_id})
     return task_id
@@ -168,15 +170,15 @@ def test_the_migration_fills_the_counters_from_the_rows_that_exist(admin_databas
         upgrade(url, "0006")
         with psycopg.connect(conninfo(url), autocommit=True) as conn:
             user = conn.execute("INSERT INTO users (name, is_admin, created_at) VALUES ('u', false, now()) "
-                                "RETURNING id").fetchone()[0]  # type: ignore[index]
+                                "RETURNING id").fetchone()[0]
             project = conn.execute("INSERT INTO projects (name, owner_id, picos, created_at, updated_at) "
-                                   "VALUES ('p', %s, '{}', now(), now()) RETURNING id", (user,)).fetchone()[0]  # type: ignore[index]
+                                   "VALUES ('p', %s, '{}', now(), now()) RETURNING id", (user,)).fetchone()[0]
             task = conn.execute(
                 "INSERT INTO screening_tasks (project_id, owner_id, task_type, status, total_items, total_batches, "
                 "batch_size, model_config, processed_items, success_items, failed_items, conflict_items, "
                 "prompt_tokens, completion_tokens, cost_estimate, attempt, cancel_requested, created_at, updated_at) "
                 "VALUES (%s, %s, 'title_abstract', 'completed', 3, 1, 10, '{}', 3, 3, 0, 0, 0, 0, 0, 1, false, "
-                "now(), now()) RETURNING id", (project, user)).fetchone()[0]  # type: ignore[index]
+                "now(), now()) RETURNING id", (project, user)).fetchone()[0]
             conn.execute("INSERT INTO screening_batches (task_id, batch_index, item_ids, size, status, cursor, "
                          "attempts) VALUES (%s, 0, '{}', 3, 'done', 3, 3)", (task,))
             for item in range(3):
