@@ -185,3 +185,26 @@ def test_connections_near_the_limit_fail_with_the_arithmetic(pg_cluster) -> None
         assert not over.ok and "the fleet can exceed the limit" in over.detail
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(("server_says", "expected"), [
+    ('FATAL:  password authentication failed for user "litscreen"', "password authentication failed at"),
+    ('FATAL:  role "nobody" does not exist', "the user in DATABASE_URL does not exist"),
+    ("FATAL:  sorry, too many clients already", "max_connections reached"),
+    ('FATAL:  database "litscreen" does not exist', "create it with `litscreen db create`"),
+    ('relation "users" does not exist', "has no litscreen schema: run `litscreen db upgrade`"),
+])
+def test_each_database_failure_is_one_line_with_the_url_redacted(server_says: str, expected: str) -> None:
+    from app.services.doctor.database import explain
+
+    target = DatabaseTarget("postgresql+psycopg://litscreen:pa55word@db.internal:5432/litscreen", embedded=False)
+    line = explain(psycopg.OperationalError(f"connection failed: {server_says}"), target)
+    assert line is not None and expected in line
+    assert "postgresql+psycopg://litscreen:***@db.internal:5432/litscreen" in line
+    assert "pa55word" not in line and "\n" not in line
+
+
+def test_readyz_lists_the_web_checks(client) -> None:
+    body = client.get("/readyz").get_json()
+    assert [check["name"] for check in body["checks"]] == ["database", "schema", "broker tables"]
+    assert all(check["ok"] for check in body["checks"])
