@@ -7,6 +7,7 @@ server, and ``litscreen doctor`` run as the operator runs it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,12 @@ def test_doctor_on_a_stack_without_workers_then_healthy_then_without_beat_and_pr
     assert "sweeper ran" in line(healthy, "beat")
     assert "model-a, model-b" in line(healthy, "LLM provider sim")
     assert "(2 + 3·2)" in line(healthy, "connections") and "max_connections" in line(healthy, "connections")
+    as_json = subprocess.run([sys.executable, "-m", "app.cli", "doctor", "--timeout", "2", "--json"], cwd=ROOT,
+                             env=subprocess_env(database_url, **env), capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 0
+    report = json.loads(as_json.stdout)
+    assert {check["name"] for check in report} >= {"database", "schema", "workers", "beat", "connections"}
+    assert all(check["ok"] for check in report)
 
     # the provider is down (nothing listens there)
     down = doctor(database_url, **{**env, "SIM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"})
