@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from flask import Flask, current_app
@@ -81,7 +81,7 @@ def _current_target() -> Any:
 
 
 def needs_schema(function: F) -> F:
-    """For commands that need an existing, migrated stack (users, tokens, doctor's fixes): check first.
+    """For commands that need an existing, migrated stack (users, tokens): check the database first.
 
     Without DATABASE_URL they use the embedded PostgreSQL only if one exists under the instance directory, and say
     so on stderr; a database without the schema (or behind) is one line saying to run ``litscreen db upgrade``.
@@ -97,7 +97,7 @@ def needs_schema(function: F) -> F:
         require_schema(target)
         return function(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 @click.group(cls=LitscreenGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
@@ -166,7 +166,7 @@ def db_stop() -> None:
     click.echo("stopped" if stop_embedded() else "not running", err=True)
 
 
-@main.command("doctor")
+@main.command("doctor", with_appcontext=False)
 @click.option("--timeout", type=click.FloatRange(0.1), default=None,
               help="Seconds to wait for worker replies and each LLM provider [default: DOCTOR_TIMEOUT_SECONDS, 3].")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead of lines.")

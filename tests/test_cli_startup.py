@@ -108,6 +108,10 @@ def test_without_database_url_stack_commands_never_start_an_embedded_server(tmp_
     tokens = litscreen("tokens", "create", "alice", database_url=None, LITSCREEN_INSTANCE_DIR=str(instance))
     one_line_error(tokens, "set DATABASE_URL")
     assert not (instance / "pgdata").exists()
+    doctor = litscreen("doctor", database_url=None, LITSCREEN_INSTANCE_DIR=str(instance))
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
+    assert doctor.stdout.startswith("✗ database") and "no embedded PostgreSQL" in doctor.stdout
+    assert not (instance / "pgdata").exists()
 
 
 def test_an_embedded_server_without_schema_is_named_as_such() -> None:

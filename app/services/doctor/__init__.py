@@ -63,7 +63,8 @@ def diagnose(settings: Settings, celery_app: Callable[[], Any], timeout: float |
     try:
         target = database_target(settings.database, start_embedded=False)
     except DatabaseProblem as exc:
-        return [Check("database", False, str(exc)), *_not_checked()] + check_providers(settings, timeout)
+        return [Check("database", False, str(exc)), *_not_checked(), *check_providers(settings, timeout),
+                check_pooler(settings)]
     engine = doctor_engine(target, settings)
     try:
         checks = readiness_checks(engine, target)
