@@ -20,7 +20,7 @@ from app.services.metric_counters import rollup_upsert
 # The same statement adds the inserted rows to the monotonic /metrics counters (``rolled``, see
 # app/services/metric_counters.py), after the task row is locked (``counted``), so locks are always taken
 # batch -> task -> counters.
-CHECKPOINT_SQL = text(r"""
+CHECKPOINT_SQL = text("""
 WITH lease AS (
     UPDATE screening_batches SET
         cursor = :cursor,
