@@ -9,8 +9,7 @@ and nothing needs prometheus-client's multiprocess mode. A scrape costs the same
   and cost (``_usd``) by provider and model;
 * gauges (what can go down): tasks and batches by status (a series for every status, zero included), lease
   expiries waiting for the sweeper, batches that needed more than one delivery;
-* checkpoint commit latency: the ``checkpoint_ms`` list each ``screen_batch`` delivery returns as its Celery
-  result (``celery_taskmeta``, kept for ``result_expires``);
+* checkpoint commit latency: a counter histogram too, each checkpoint adding its delivery's previous one;
 * cache entries and hits/misses (``app_cache``, ``app_cache_counters`` when the cache layer keeps counters);
 * broker: ready and unacked messages and the oldest ready message's age per queue (``kombu_message``), and
   Celery results by state.
@@ -18,7 +17,6 @@ and nothing needs prometheus-client's multiprocess mode. A scrape costs the same
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -27,14 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import Connection, text
 
-from app import task_names
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services import metric_counters
-from app.services.metric_counters import RECORD_BUCKETS_SECONDS
+from app.services.metric_counters import CHECKPOINT_BUCKETS_SECONDS, RECORD_BUCKETS_SECONDS
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _TASKS_BY_STATUS = "SELECT status, count(*) FROM screening_tasks GROUP BY status"
 _BATCHES_BY_STATUS = "SELECT status, count(*) FROM screening_batches GROUP BY status"
@@ -60,7 +56,6 @@ FROM kombu_queue q LEFT JOIN kombu_message m ON m.queue_id = q.id
 GROUP BY q.name
 """
 _CELERY_RESULTS = "SELECT status, count(*) FROM celery_taskmeta GROUP BY status"
-_CHECKPOINTS = "SELECT result FROM celery_taskmeta WHERE name = :name AND status = 'SUCCESS'"
 
 
 def _histogram(name: str, documentation: str, bounds: tuple[float, ...], counts: list[int],
@@ -84,7 +79,7 @@ class DatabaseCollector:
 
         with self.app.app_context():
             with db.engine.connect() as conn:
-                for section in (self._screening, self._counters, self._cache, self._broker, self._checkpoints):
+                for section in (self._screening, self._counters, self._cache, self._broker):
                     try:
                         with conn.begin():
                             yield from section(conn)
@@ -122,13 +117,26 @@ class DatabaseCollector:
         yield CounterMetricFamily("litscreen_batch_recoveries",
                                   "Batch deliveries beyond the first (resumed after a crash, retry or sweep)",
                                   value=recoveries)
-        counts = [0] * (len(RECORD_BUCKETS_SECONDS) + 1)
-        for labels, value in series.get(metric_counters.RECORD_SECONDS_BUCKET, []):
-            counts[min(max(int(labels.get("bucket", 0)), 0), len(RECORD_BUCKETS_SECONDS))] += int(value)
-        total = sum(value for _labels, value in series.get(metric_counters.RECORD_SECONDS_SUM, []))
-        yield _histogram("litscreen_record_screening_seconds", "Time to screen one record (both models)",
-                         RECORD_BUCKETS_SECONDS, counts, total)
+        yield self._counted_histogram(
+            series, metric_counters.RECORD_SECONDS_BUCKET, metric_counters.RECORD_SECONDS_SUM,
+            "litscreen_record_screening_seconds", "Time to screen one record (both models)", RECORD_BUCKETS_SECONDS)
+        yield self._counted_histogram(
+            series, metric_counters.CHECKPOINT_SECONDS_BUCKET, metric_counters.CHECKPOINT_SECONDS_SUM,
+            "litscreen_checkpoint_commit_seconds",
+            "Checkpoint commit latency of screening batches (each checkpoint reports its delivery's previous one)",
+            CHECKPOINT_BUCKETS_SECONDS)
         yield from self._llm(series)
+
+    @staticmethod
+    def _counted_histogram(series: dict[str, list[tuple[dict[str, Any], float]]], bucket_metric: str,
+                           sum_metric: str, name: str, documentation: str,
+                           bounds: tuple[float, ...]) -> HistogramMetricFamily:
+        """A histogram from the per-bucket counters ``bucket_metric`` (labels {"bucket": width_bucket index})."""
+        counts = [0] * (len(bounds) + 1)
+        for labels, value in series.get(bucket_metric, []):
+            counts[min(max(int(labels.get("bucket", 0)), 0), len(bounds))] += int(value)
+        total = sum(value for _labels, value in series.get(sum_metric, []))
+        return _histogram(name, documentation, bounds, counts, total)
 
     def _llm(self, series: dict[str, list[tuple[dict[str, Any], float]]]) -> Iterator[Metric]:
         labels = ["provider", "model"]
@@ -178,40 +186,12 @@ class DatabaseCollector:
             results.add_metric([status or ""], count)
         yield results
 
-    def _checkpoints(self, conn: Connection) -> Iterator[Metric]:
-        counts = [0] * (len(CHECKPOINT_BUCKETS_SECONDS) + 1)
-        total = 0.0
-        for (raw,) in conn.execute(text(_CHECKPOINTS), {"name": task_names.SCREEN_BATCH}):
-            for seconds in _checkpoint_seconds(raw):
-                index = next((i for i, bound in enumerate(CHECKPOINT_BUCKETS_SECONDS) if seconds <= bound),
-                             len(CHECKPOINT_BUCKETS_SECONDS))
-                counts[index] += 1
-                total += seconds
-        yield _histogram("litscreen_checkpoint_commit_seconds",
-                         "Checkpoint commit latency of screening batches (results kept for result_expires)",
-                         CHECKPOINT_BUCKETS_SECONDS, counts, total)
-
-
 def _every_status(statuses: Any, rows: Any) -> list[tuple[str, int]]:
     """(status, count) for every member of ``statuses`` (zero when no row has it), then any other status seen."""
     counts = {str(status): int(count) for status, count in rows}
     known = [str(status) for status in statuses]
     return [(status, counts.get(status, 0)) for status in known] + sorted(
         (status, count) for status, count in counts.items() if status not in known)
-
-
-def _checkpoint_seconds(raw: bytes | None) -> list[float]:
-    """The ``checkpoint_ms`` of one stored ``screen_batch`` result, in seconds ([] when absent or unreadable)."""
-    if not raw:
-        return []
-    try:
-        value = json.loads(bytes(raw))
-    except (ValueError, UnicodeDecodeError):
-        return []
-    values = value.get("checkpoint_ms") if isinstance(value, dict) else None
-    if not isinstance(values, list):
-        return []
-    return [float(v) / 1000.0 for v in values if isinstance(v, (int, float))]
 
 
 def render_metrics(app: Any) -> tuple[bytes, str]:
