@@ -1,5 +1,6 @@
 """The README's "first hour", followed step by step on a fresh database: db create, db upgrade, the stack, a user,
-a token, a project, an import, screening, watch, export and doctor — each as the operator types it."""
+a token, a project, an import, screening, watch, export and doctor — each as the operator types it, against
+gunicorn, a worker and beat started as the Procfile starts them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support.cli import FIXTURES, SIM_MODELS, LiveServer
+from tests.support.cli import FIXTURES, SIM_MODELS
 from tests.support.database import conninfo
 from tests.support.engine import start_beat
+from tests.support.fleet import Fleet
 from tests.support.processes import ProcessGroup, wait_for
 from tests.support.simulator import start_simulator
 
@@ -35,7 +37,6 @@ def test_the_first_hour_on_a_fresh_database(admin_database_url: str, processes: 
     url = make_url(admin_database_url).set(database=name).render_as_string(hide_password=False)
     stack_env = {"DATABASE_URL": url, "SCREENING_MODELS": SIM_MODELS, "SWEEP_INTERVAL_SECONDS": "1",
                  "PYTHONUNBUFFERED": "1"}
-    server: LiveServer | None = None
 
     def litscreen(*args: str, **extra: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LITSCREEN_"))}
@@ -51,16 +52,15 @@ def test_the_first_hour_on_a_fresh_database(admin_database_url: str, processes: 
         assert created.returncode == 0 and f"database {name} created" in created.stderr, created.stderr
         assert litscreen("db", "upgrade").returncode == 0
 
-        # make up: the worker, beat and the API (here the app served in a thread), and an LLM provider
+        # make up: gunicorn, a worker and beat as the Procfile runs them, and an LLM provider (the simulator)
         simulator = start_simulator(processes)
         stack_env["SIM_BASE_URL"] = simulator.base_url
-        worker_env = {k: v for k, v in stack_env.items() if k != "DATABASE_URL"}
-        processes.start_worker(url, "first-hour", concurrency=2, **worker_env)
-        start_beat(processes, url, worker_env)
-        from app import create_app
-
-        server = LiveServer(create_app({**stack_env, "TESTING": True}))
-        api = {"LITSCREEN_API_URL": server.url}
+        process_env = {k: v for k, v in stack_env.items() if k != "DATABASE_URL"}
+        fleet = Fleet(processes, url, process_env)
+        fleet.start_worker("first-hour", concurrency=2)
+        start_beat(processes, url, process_env)
+        fleet.start_web(workers=1)
+        api = {"LITSCREEN_API_URL": fleet.web_url}
 
         user = litscreen("users", "create", "alice")
         assert user.returncode == 0 and user.stdout.strip().isdigit(), user.stderr
@@ -102,8 +102,6 @@ def test_the_first_hour_on_a_fresh_database(admin_database_url: str, processes: 
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert "✗" not in doctor.stdout
     finally:
-        if server is not None:
-            server.stop()
         processes.stop_all()
         with psycopg.connect(conninfo(admin_database_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
