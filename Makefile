@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint up bench soak clean
+.PHONY: install demo test test-fast lint up doctor bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "litscreen needs Python >= 3.11"'
@@ -34,6 +34,10 @@ up: $(STAMP)
 	mkdir -p instance
 	$(BIN)/litscreen db upgrade
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile web worker maintenance beat flower
+
+# checks the running stack (database, schema, workers, beat, queues, LLM providers, connections): ✓ or ✗ with the fix
+doctor: $(STAMP)
+	$(BIN)/litscreen doctor
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do [ $$script = bench/bench_soak.py ] && continue; echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -16,8 +16,10 @@ from http import HTTPStatus
 
 import gunicorn.util
 
+from app.config import load_settings
+
 bind = f"{os.environ.get('WEB_HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = load_settings().operations.web_concurrency  # WEB_CONCURRENCY, also in `litscreen doctor`'s arithmetic
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))

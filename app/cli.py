@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import click
 from flask import Flask, current_app
@@ -10,6 +13,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from app.config import ConfigError, Settings, load_settings
 from app.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _settings() -> Settings:
@@ -28,7 +33,17 @@ def _create_app() -> Flask:
 
 
 class LitscreenGroup(FlaskGroup):
-    """FlaskGroup that lists only litscreen's commands, so ``--help`` never builds an app or starts a database."""
+    """FlaskGroup that shows and accepts only litscreen's commands and options (no ``run``, ``shell``, ``routes``,
+    ``--app``, ``--env-file``, ``--debug``), so ``--help`` never builds an app or starts a database, and that turns
+    a database the command cannot use into one line naming the URL (password redacted) and the fix."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        flask_options = {"env_file", "app", "debug", "version"}
+        self.params = [param for param in self.params if param.name not in flask_options]
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return click.Group.parse_args(self, ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return click.Group.list_commands(self, ctx)
@@ -36,9 +51,57 @@ class LitscreenGroup(FlaskGroup):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return click.Group.get_command(self, ctx, name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        from app.services.doctor.database import DATABASE_ERRORS, DatabaseProblem, explain
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseProblem as exc:
+            raise click.ClickException(str(exc)) from None
+        except DATABASE_ERRORS as exc:
+            line = explain(exc, _current_target())
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+def _current_target() -> Any:
+    """The database the command used, for error lines (never starts the embedded server)."""
+    from pathlib import Path
+
+    from app.db.url import normalise_database_url
+    from app.services.doctor.database import DatabaseTarget, embedded_instance_dir
+
+    database = _settings().database
+    if database.url:
+        return DatabaseTarget(normalise_database_url(database.url), embedded=False)
+    instance: Path = embedded_instance_dir(database)
+    return DatabaseTarget(f"postgresql+psycopg:///litscreen?host={instance / 'pgdata'}", embedded=True,
+                          instance_dir=instance)
+
+
+def needs_schema(function: F) -> F:
+    """For commands that need an existing, migrated stack (users, tokens): check the database first.
+
+    Without DATABASE_URL they use the embedded PostgreSQL only if one exists under the instance directory, and say
+    so on stderr; a database without the schema (or behind) is one line saying to run ``litscreen db upgrade``.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from app.services.doctor.database import database_target, require_schema
+
+        target = database_target(_settings().database, start_embedded=False)
+        if target.embedded:
+            click.echo(f"note: using {target.shown}", err=True)
+        require_schema(target)
+        return function(*args, **kwargs)
+
+    return cast(F, wrapper)
+
 
 @click.group(cls=LitscreenGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
-             load_dotenv=False, set_debug_flag=False)
+             load_dotenv=False, set_debug_flag=False, context_settings={"auto_envvar_prefix": None})
 def main() -> None:
     """litscreen: dual-LLM screening of bibliographic records for systematic reviews."""
 
@@ -57,6 +120,22 @@ def db_upgrade(revision: str) -> None:
 
     upgrade(current_app.config["SQLALCHEMY_DIRECT_URI"], revision)
     click.echo(f"database at {revision}", err=True)
+
+
+@db_group.command("create", with_appcontext=False)
+def db_create() -> None:
+    """Create the database named in DATABASE_URL on its server (nothing to do when it exists)."""
+    from app.services.doctor.database import create_database, database_target
+
+    database = _settings().database
+    if not database.url:
+        target = database_target(database)  # the embedded server creates its database on first use
+        click.echo(f"database at {target.shown} exists", err=True)
+        return
+    target = database_target(database)
+    created = create_database(target)
+    click.echo(f"database {target.database_name} {'created' if created else 'exists already'} at {target.shown}; "
+               "next: `litscreen db upgrade`", err=True)
 
 
 @db_group.command("downgrade")
@@ -87,14 +166,48 @@ def db_stop() -> None:
     click.echo("stopped" if stop_embedded() else "not running", err=True)
 
 
+@main.command("doctor", with_appcontext=False)
+@click.option("--timeout", type=click.FloatRange(0.1), default=None,
+              help="Seconds to wait for worker replies and each LLM provider [default: DOCTOR_TIMEOUT_SECONDS, 3].")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead of lines.")
+def doctor(timeout: float | None, as_json: bool) -> None:
+    """Check the stack and explain each finding (✓, or ✗ with the fix); exit status 0 only when all pass.
+
+    Database (which URL, embedded or not), schema, broker tables, workers and their queues, beat, queue depth, LLM
+    providers (a tiny request each; keys never shown), connections against max_connections, PgBouncer settings.
+    """
+    import json
+    import logging
+
+    from app.services.doctor import diagnose
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check is the report
+
+    checks = diagnose(_settings(), lambda: _create_app().extensions["celery"], timeout)
+    if as_json:
+        click.echo(json.dumps([check.as_dict() for check in checks], indent=2))
+    else:
+        width = max(len(check.name) for check in checks)
+        for check in checks:
+            mark = click.style("✓", fg="green") if check.ok else click.style("✗", fg="red")
+            click.echo(f"{mark} {check.name:<{width}}  {check.detail}")
+            if check.fix:
+                click.echo(f"  {'':<{width}}  fix: {check.fix}")
+    failed = [check for check in checks if not check.ok]
+    if not as_json:
+        click.echo(f"{len(checks) - len(failed)} of {len(checks)} checks pass", err=True)
+    sys.exit(1 if failed else 0)
+
+
 @main.group("users")
 def users_group() -> None:
     """Manage users."""
 
 
-@users_group.command("create")
+@users_group.command("create", with_appcontext=False)
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="May manage the shared cache and see fleet-wide figures.")
+@needs_schema
 @with_appcontext
 def users_create(name: str, admin: bool) -> None:
     """Create a user; prints the user id."""
@@ -112,10 +225,11 @@ def tokens_group() -> None:
     """Manage API tokens."""
 
 
-@tokens_group.command("create")
+@tokens_group.command("create", with_appcontext=False)
 @click.argument("name")
 @click.option("--expires-in", "expires_in", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="DAYS", help="The token stops working after DAYS days (default: never).")
+@needs_schema
 @with_appcontext
 def tokens_create(name: str, expires_in: float | None) -> None:
     """Create an API token for user NAME; prints only the token."""
@@ -132,8 +246,9 @@ def _when(value: object) -> str:
     return value.isoformat(timespec="seconds") if value is not None else "-"  # type: ignore[attr-defined]
 
 
-@tokens_group.command("list")
+@tokens_group.command("list", with_appcontext=False)
 @click.argument("name")
+@needs_schema
 @with_appcontext
 def tokens_list(name: str) -> None:
     """List user NAME's tokens: id, prefix, created, expires, last used, revoked (never the secret)."""
@@ -149,8 +264,9 @@ def tokens_list(name: str) -> None:
                               _when(token.last_used_at), _when(token.revoked_at)]))
 
 
-@tokens_group.command("revoke")
+@tokens_group.command("revoke", with_appcontext=False)
 @click.argument("token_id", type=int)
+@needs_schema
 @with_appcontext
 def tokens_revoke(token_id: int) -> None:
     """Revoke token TOKEN_ID (see ``tokens list``): requests with it get 401 from now on."""

@@ -344,10 +344,24 @@ class DatasetSettings:
     max_sheet_cells: int = env("DC_MAX_SHEET_CELLS", 50_000_000, minimum=1)
 
 
+@dataclass(frozen=True)
+class OperationsSettings:
+    """What ``litscreen doctor`` (and ``/readyz``) need to judge a stack: the web fleet's size and its thresholds."""
+
+    # gunicorn worker processes (gunicorn.conf.py reads it from here too); part of the connection arithmetic
+    web_concurrency: int = env("WEB_CONCURRENCY", 2, minimum=1)
+    # how long doctor waits for worker replies (inspect ping) and for each LLM provider's answer
+    doctor_timeout: float = env("DOCTOR_TIMEOUT_SECONDS", 3.0, minimum=0.1)
+    # connection use (or the fleet's bound) above this share of what max_connections leaves is a failure
+    connections_warn_ratio: float = env("DOCTOR_CONNECTIONS_WARN_RATIO", 0.8, minimum=0.01)
+    # beat counts as dead when the sweeper has not run for this long; 0 means 3 × SWEEP_INTERVAL_SECONDS + 60
+    beat_max_age: float = env("DOCTOR_BEAT_MAX_AGE_SECONDS", 0.0, minimum=0)
+
+
 GROUP_TYPES: dict[str, type] = {
     "database": DatabaseSettings, "celery": CelerySettings, "beat": BeatSettings, "engine": EngineSettings,
     "llm": LLMSettings, "cache": CacheSettings, "imports": ImportSettings, "fulltext": FulltextSettings,
-    "api": ApiSettings, "datasets": DatasetSettings, "web": WebSettings,
+    "api": ApiSettings, "datasets": DatasetSettings, "web": WebSettings, "operations": OperationsSettings,
 }
 
 
@@ -366,6 +380,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     datasets: DatasetSettings = field(default_factory=DatasetSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    operations: OperationsSettings = field(default_factory=OperationsSettings)
     log_level: str = env("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
 
     @classmethod

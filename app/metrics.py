@@ -1,13 +1,15 @@
-"""Prometheus metrics for ``GET /metrics``, computed from the database at scrape time.
+"""Prometheus metrics for ``GET /metrics``, read from the database at scrape time.
 
 Every value is read from rows when scraped, so any number of gunicorn workers (and hosts) report the same truth
-and nothing needs prometheus-client's multiprocess mode:
+and nothing needs prometheus-client's multiprocess mode. A scrape costs the same whatever the number of results:
 
-* screening: tasks and batches by status, records processed, lease expiries waiting for the sweeper, batch
-  recoveries (deliveries beyond the first), record screening time;
-* checkpoint commit latency: the ``checkpoint_ms`` list each ``screen_batch`` delivery returns as its Celery
-  result (``celery_taskmeta``, kept for ``result_expires``);
-* LLM calls, tokens, cost and errors by provider and model, from ``screening_results.decisions``;
+* counters (``_total``; they never go down, also when a project is deleted) come from ``metric_counters``, which
+  each checkpoint adds to (``app/services/metric_counters.py``): records processed by status, batch recoveries
+  (deliveries beyond the first), the record screening time histogram, LLM calls, cached answers, errors, tokens
+  and cost (``_usd``) by provider and model;
+* gauges (what can go down): tasks and batches by status (a series for every status, zero included), lease
+  expiries waiting for the sweeper, batches that needed more than one delivery;
+* checkpoint commit latency: a counter histogram too, each checkpoint adding its delivery's previous one;
 * cache entries and hits/misses (``app_cache``, ``app_cache_counters`` when the cache layer keeps counters);
 * broker: ready and unacked messages and the oldest ready message's age per queue (``kombu_message``), and
   Celery results by state.
@@ -15,7 +17,6 @@ and nothing needs prometheus-client's multiprocess mode:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -24,43 +25,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import Connection, text
 
-from app import task_names
+from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
+from app.services import metric_counters
+from app.services.metric_counters import CHECKPOINT_BUCKETS_SECONDS, RECORD_BUCKETS_SECONDS
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-RECORD_BUCKETS_SECONDS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 _TASKS_BY_STATUS = "SELECT status, count(*) FROM screening_tasks GROUP BY status"
 _BATCHES_BY_STATUS = "SELECT status, count(*) FROM screening_batches GROUP BY status"
 _BATCH_HEALTH = """
 SELECT count(*) FILTER (WHERE status = 'running' AND lease_expires_at < now()),
-       coalesce(sum(greatest(attempts - 1, 0)), 0),
        count(*) FILTER (WHERE attempts > 1)
 FROM screening_batches
 """
-_RESULTS_BY_STATUS = "SELECT status, count(*) FROM screening_results GROUP BY status"
-_RECORD_DURATIONS = """
-SELECT width_bucket(duration_ms / 1000.0, :bounds), count(*), coalesce(sum(duration_ms), 0) / 1000.0
-FROM screening_results WHERE duration_ms IS NOT NULL GROUP BY 1
-"""
-_LLM_BY_MODEL = """
-SELECT coalesce(d->>'provider', split_part(d->>'model', ':', 1)) AS provider,
-       coalesce(d->>'model', '') AS model,
-       count(*) FILTER (WHERE d->'cached' IS DISTINCT FROM 'true'::jsonb) AS calls,
-       count(*) FILTER (WHERE d->'cached' = 'true'::jsonb) AS cached,
-       count(*) FILTER (WHERE coalesce(d->>'error', '') <> '') AS errors,
-       coalesce(sum(CASE WHEN jsonb_typeof(d->'prompt_tokens') = 'number'
-                         THEN (d->>'prompt_tokens')::numeric END), 0) AS prompt_tokens,
-       coalesce(sum(CASE WHEN jsonb_typeof(d->'completion_tokens') = 'number'
-                         THEN (d->>'completion_tokens')::numeric END), 0) AS completion_tokens,
-       coalesce(sum(CASE WHEN jsonb_typeof(d->'cost') = 'number' THEN (d->>'cost')::numeric END), 0) AS cost
-FROM screening_results r CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(r.decisions) = 'array' THEN r.decisions ELSE '[]'::jsonb END) AS d
-GROUP BY 1, 2
-"""
+# app_cache grows with the LLM calls: past 10,000 rows its size is the planner's estimate (kept by autovacuum),
+# the expired rows are counted through the expires_at index
 _CACHE_SIZE = """
-SELECT count(*), count(*) FILTER (WHERE expires_at <= now()) FROM app_cache
+SELECT CASE WHEN c.reltuples >= 10000 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM app_cache) END,
+       (SELECT count(*) FROM app_cache WHERE expires_at <= now())
+FROM pg_class c WHERE c.oid = 'app_cache'::regclass
 """
 _CACHE_COUNTERS = "SELECT prefix, hits, misses FROM app_cache_counters"
 _QUEUES = """
@@ -72,7 +56,6 @@ FROM kombu_queue q LEFT JOIN kombu_message m ON m.queue_id = q.id
 GROUP BY q.name
 """
 _CELERY_RESULTS = "SELECT status, count(*) FROM celery_taskmeta GROUP BY status"
-_CHECKPOINTS = "SELECT result FROM celery_taskmeta WHERE name = :name AND status = 'SUCCESS'"
 
 
 def _histogram(name: str, documentation: str, bounds: tuple[float, ...], counts: list[int],
@@ -96,7 +79,7 @@ class DatabaseCollector:
 
         with self.app.app_context():
             with db.engine.connect() as conn:
-                for section in (self._screening, self._llm, self._cache, self._broker, self._checkpoints):
+                for section in (self._screening, self._counters, self._cache, self._broker):
                     try:
                         with conn.begin():
                             yield from section(conn)
@@ -105,52 +88,72 @@ class DatabaseCollector:
 
     def _screening(self, conn: Connection) -> Iterator[Metric]:
         tasks = GaugeMetricFamily("litscreen_screening_tasks", "Screening tasks by status", labels=["status"])
-        for status, count in conn.execute(text(_TASKS_BY_STATUS)):
+        for status, count in _every_status(TaskStatus, conn.execute(text(_TASKS_BY_STATUS))):
             tasks.add_metric([status], count)
         yield tasks
         batches = GaugeMetricFamily("litscreen_screening_batches", "Screening batches by status",
                                     labels=["status"])
-        for status, count in conn.execute(text(_BATCHES_BY_STATUS)):
+        for status, count in _every_status(BatchStatus, conn.execute(text(_BATCHES_BY_STATUS))):
             batches.add_metric([status], count)
         yield batches
-        records = CounterMetricFamily("litscreen_records_processed", "Records screened (result rows) by status",
-                                      labels=["status"])
-        for status, count in conn.execute(text(_RESULTS_BY_STATUS)):
-            records.add_metric([status], count)
-        yield records
-        expired, recoveries, recovered = conn.execute(text(_BATCH_HEALTH)).one()
+        expired, recovered = conn.execute(text(_BATCH_HEALTH)).one()
         yield GaugeMetricFamily("litscreen_batch_leases_expired",
                                 "Running batches whose lease expired (waiting for the sweeper)", value=expired)
-        yield CounterMetricFamily("litscreen_batch_recoveries",
-                                  "Batch deliveries beyond the first (resumed after a crash, retry or sweep)",
-                                  value=int(recoveries))
         yield GaugeMetricFamily("litscreen_batches_recovered", "Batches that needed more than one delivery",
                                 value=recovered)
-        counts = [0] * (len(RECORD_BUCKETS_SECONDS) + 1)
-        total = 0.0
-        for bucket, count, seconds in conn.execute(text(_RECORD_DURATIONS), {"bounds": list(RECORD_BUCKETS_SECONDS)}):
-            counts[min(bucket, len(RECORD_BUCKETS_SECONDS))] += count
-            total += float(seconds)
-        yield _histogram("litscreen_record_screening_seconds", "Time to screen one record (both models)",
-                         RECORD_BUCKETS_SECONDS, counts, total)
 
-    def _llm(self, conn: Connection) -> Iterator[Metric]:
+    def _counters(self, conn: Connection) -> Iterator[Metric]:
+        series: dict[str, list[tuple[dict[str, Any], float]]] = {}
+        for metric, labels, value in metric_counters.read_all(conn):
+            series.setdefault(metric, []).append((labels, value))
+        records = CounterMetricFamily("litscreen_records_processed", "Records screened (result rows) by status",
+                                      labels=["status"])
+        by_status = {str(labels.get("status")): value
+                     for labels, value in series.get(metric_counters.RECORDS_PROCESSED, [])}
+        for status in [*ResultStatus, *sorted(set(by_status) - set(ResultStatus))]:
+            records.add_metric([str(status)], by_status.get(str(status), 0.0))
+        yield records
+        recoveries = sum(value for _labels, value in series.get(metric_counters.BATCH_RECOVERIES, []))
+        yield CounterMetricFamily("litscreen_batch_recoveries",
+                                  "Batch deliveries beyond the first (resumed after a crash, retry or sweep)",
+                                  value=recoveries)
+        yield self._counted_histogram(
+            series, metric_counters.RECORD_SECONDS_BUCKET, metric_counters.RECORD_SECONDS_SUM,
+            "litscreen_record_screening_seconds", "Time to screen one record (both models)", RECORD_BUCKETS_SECONDS)
+        yield self._counted_histogram(
+            series, metric_counters.CHECKPOINT_SECONDS_BUCKET, metric_counters.CHECKPOINT_SECONDS_SUM,
+            "litscreen_checkpoint_commit_seconds",
+            "Checkpoint commit latency of screening batches (each checkpoint reports its delivery's previous one)",
+            CHECKPOINT_BUCKETS_SECONDS)
+        yield from self._llm(series)
+
+    @staticmethod
+    def _counted_histogram(series: dict[str, list[tuple[dict[str, Any], float]]], bucket_metric: str,
+                           sum_metric: str, name: str, documentation: str,
+                           bounds: tuple[float, ...]) -> HistogramMetricFamily:
+        """A histogram from the per-bucket counters ``bucket_metric`` (labels {"bucket": width_bucket index})."""
+        counts = [0] * (len(bounds) + 1)
+        for labels, value in series.get(bucket_metric, []):
+            counts[min(max(int(labels.get("bucket", 0)), 0), len(bounds))] += int(value)
+        total = sum(value for _labels, value in series.get(sum_metric, []))
+        return _histogram(name, documentation, bounds, counts, total)
+
+    def _llm(self, series: dict[str, list[tuple[dict[str, Any], float]]]) -> Iterator[Metric]:
         labels = ["provider", "model"]
-        calls = CounterMetricFamily("litscreen_llm_calls", "LLM calls made (cache misses)", labels=labels)
-        cached = CounterMetricFamily("litscreen_llm_cached_answers", "Model answers served from the cache",
-                                     labels=labels)
-        errors = CounterMetricFamily("litscreen_llm_errors", "Model answers that failed", labels=labels)
-        tokens = CounterMetricFamily("litscreen_llm_tokens", "LLM tokens", labels=[*labels, "kind"])
-        cost = CounterMetricFamily("litscreen_llm_cost", "Estimated LLM cost", labels=labels)
-        for row in conn.execute(text(_LLM_BY_MODEL)):
-            key = [row.provider or "", row.model]
-            calls.add_metric(key, row.calls)
-            cached.add_metric(key, row.cached)
-            errors.add_metric(key, row.errors)
-            tokens.add_metric([*key, "prompt"], float(row.prompt_tokens))
-            tokens.add_metric([*key, "completion"], float(row.completion_tokens))
-            cost.add_metric(key, float(row.cost))
-        yield from (calls, cached, errors, tokens, cost)
+        families = {
+            "llm_calls": CounterMetricFamily("litscreen_llm_calls", "LLM calls made (cache misses)", labels=labels),
+            "llm_cached_answers": CounterMetricFamily("litscreen_llm_cached_answers",
+                                                      "Model answers served from the cache", labels=labels),
+            "llm_errors": CounterMetricFamily("litscreen_llm_errors", "Model answers that failed", labels=labels),
+            "llm_tokens": CounterMetricFamily("litscreen_llm_tokens", "LLM tokens", labels=[*labels, "kind"]),
+            "llm_cost_usd": CounterMetricFamily("litscreen_llm_cost_usd", "Estimated LLM cost in US dollars",
+                                                labels=labels),
+        }
+        for metric, family in families.items():
+            for label_set, value in series.get(metric, []):
+                key = [str(label_set.get("provider", "")), str(label_set.get("model", ""))]
+                family.add_metric([*key, str(label_set["kind"])] if metric == "llm_tokens" else key, value)
+        yield from families.values()
 
     def _cache(self, conn: Connection) -> Iterator[Metric]:
         size, expired = conn.execute(text(_CACHE_SIZE)).one()
@@ -183,32 +186,12 @@ class DatabaseCollector:
             results.add_metric([status or ""], count)
         yield results
 
-    def _checkpoints(self, conn: Connection) -> Iterator[Metric]:
-        counts = [0] * (len(CHECKPOINT_BUCKETS_SECONDS) + 1)
-        total = 0.0
-        for (raw,) in conn.execute(text(_CHECKPOINTS), {"name": task_names.SCREEN_BATCH}):
-            for seconds in _checkpoint_seconds(raw):
-                index = next((i for i, bound in enumerate(CHECKPOINT_BUCKETS_SECONDS) if seconds <= bound),
-                             len(CHECKPOINT_BUCKETS_SECONDS))
-                counts[index] += 1
-                total += seconds
-        yield _histogram("litscreen_checkpoint_commit_seconds",
-                         "Checkpoint commit latency of screening batches (results kept for result_expires)",
-                         CHECKPOINT_BUCKETS_SECONDS, counts, total)
-
-
-def _checkpoint_seconds(raw: bytes | None) -> list[float]:
-    """The ``checkpoint_ms`` of one stored ``screen_batch`` result, in seconds ([] when absent or unreadable)."""
-    if not raw:
-        return []
-    try:
-        value = json.loads(bytes(raw))
-    except (ValueError, UnicodeDecodeError):
-        return []
-    values = value.get("checkpoint_ms") if isinstance(value, dict) else None
-    if not isinstance(values, list):
-        return []
-    return [float(v) / 1000.0 for v in values if isinstance(v, (int, float))]
+def _every_status(statuses: Any, rows: Any) -> list[tuple[str, int]]:
+    """(status, count) for every member of ``statuses`` (zero when no row has it), then any other status seen."""
+    counts = {str(status): int(count) for status, count in rows}
+    known = [str(status) for status in statuses]
+    return [(status, counts.get(status, 0)) for status in known] + sorted(
+        (status, count) for status, count in counts.items() if status not in known)
 
 
 def render_metrics(app: Any) -> tuple[bytes, str]:

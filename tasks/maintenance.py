@@ -17,10 +17,14 @@ logger = logging.getLogger(__name__)
 @shared_task(name=task_names.CLEAN_CACHE, ignore_result=True, soft_time_limit=240, time_limit=300)
 def clean_cache() -> int:
     """Delete expired cache rows in bounded batches."""
-    return maintenance.clean_cache(db.engine)
+    removed = maintenance.clean_cache(db.engine)
+    maintenance.record_run(db.engine, task_names.CLEAN_CACHE, f"{removed} expired rows removed")
+    return removed
 
 
 @shared_task(name=task_names.CLEAN_BROKER, ignore_result=True, soft_time_limit=240, time_limit=300)
 def clean_broker() -> str:
     """Broker housekeeping: overdue deliveries back to visible, expired queues and messages removed."""
-    return housekeeping.summary(housekeeping.run_with_engine(db.engine))
+    summary = housekeeping.summary(housekeeping.run_with_engine(db.engine))
+    maintenance.record_run(db.engine, task_names.CLEAN_BROKER, summary)
+    return summary

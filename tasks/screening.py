@@ -27,7 +27,7 @@ from flask import current_app
 from app import task_names
 from app.config import load_settings
 from app.llm.client import LLMUnavailable
-from app.services import engine
+from app.services import engine, maintenance
 from app.services.engine import EngineContext
 
 logger = logging.getLogger(__name__)
@@ -108,5 +108,8 @@ def drift_check(task_id: int) -> dict[str, Any] | None:
 
 @shared_task(name=task_names.SWEEP, ignore_result=True, soft_time_limit=240, time_limit=300)
 def sweep() -> dict[str, Any]:
-    """Re-send lost batches and finalize finished tasks."""
-    return engine.sweep(_context()).as_dict()
+    """Re-send lost batches and finalize finished tasks (and note the run: beat's heartbeat)."""
+    ctx = _context()
+    report = engine.sweep(ctx).as_dict()
+    maintenance.record_run(ctx.engine, task_names.SWEEP, ", ".join(f"{key} {value}" for key, value in report.items()))
+    return report

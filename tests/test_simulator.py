@@ -28,14 +28,14 @@ def test_official_openai_client_works_against_the_simulator(simulator: Simulator
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=simulator.base_url, api_key="sk-simulator-test", max_retries=0)
     completion = client.chat.completions.create(
-        model="sim-a", messages=build_messages(PICOS, None, None, *RELEVANT), temperature=0,
+        model="model-a", messages=build_messages(PICOS, None, None, *RELEVANT), temperature=0,
         response_format={"type": "json_object"},
     )
     answer = parse_answer(completion.choices[0].message.content)
     assert answer.decision == "include"
     assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
-    assert completion.model == "sim-a"
-    assert [m.id for m in client.models.list()] == ["sim-a", "sim-b"]
+    assert completion.model == "model-a"
+    assert [m.id for m in client.models.list()] == ["model-a", "model-b"]
 
 
 def test_decisions_are_deterministic_and_follow_relevance(simulator: Simulator) -> None:
@@ -45,22 +45,22 @@ def test_decisions_are_deterministic_and_follow_relevance(simulator: Simulator) 
         response.raise_for_status()
         return json.loads(response.json()["choices"][0]["message"]["content"])
 
-    first = ask("sim-a", RELEVANT)
-    assert first == ask("sim-a", RELEVANT)
+    first = ask("model-a", RELEVANT)
+    assert first == ask("model-a", RELEVANT)
     assert first["decision"] == "include"
-    assert ask("sim-b", IRRELEVANT)["decision"] == "exclude"
+    assert ask("model-b", IRRELEVANT)["decision"] == "exclude"
     assert set(first["picos"]) == {"P", "I", "C", "O", "S"}
 
 
 def test_stats_count_every_request_per_model_including_errors(processes: ProcessGroup) -> None:
     simulator = start_simulator(processes, error_rate=1.0)
-    for model in ("sim-a", "sim-a", "sim-b"):
+    for model in ("model-a", "model-a", "model-b"):
         response = httpx.post(f"{simulator.base_url}/chat/completions", timeout=10, json={
             "model": model, "messages": [{"role": "user", "content": "Title: x"}]})
         assert response.status_code == 500
     stats = simulator.stats()
     assert stats["calls_total"] == 3
-    assert stats["calls_by_model"] == {"sim-a": 2, "sim-b": 1}
+    assert stats["calls_by_model"] == {"model-a": 2, "model-b": 1}
     assert stats["responses_by_status"] == {"500": 3}
     simulator.reset()
     assert simulator.stats()["calls_total"] == 0
@@ -69,7 +69,7 @@ def test_stats_count_every_request_per_model_including_errors(processes: Process
 def test_rate_limit_answers_carry_retry_after(processes: ProcessGroup) -> None:
     simulator = start_simulator(processes, rate_limit_rate=1.0, retry_after=0.25)
     response = httpx.post(f"{simulator.base_url}/chat/completions", timeout=10, json={
-        "model": "sim-a", "messages": [{"role": "user", "content": "Title: x"}]})
+        "model": "model-a", "messages": [{"role": "user", "content": "Title: x"}]})
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "0.25"
 
@@ -77,7 +77,7 @@ def test_rate_limit_answers_carry_retry_after(processes: ProcessGroup) -> None:
 def test_malformed_output_is_not_json(processes: ProcessGroup) -> None:
     simulator = start_simulator(processes, malformed_rate=1.0)
     response = httpx.post(f"{simulator.base_url}/chat/completions", timeout=10, json={
-        "model": "sim-a", "messages": build_messages(PICOS, None, None, *RELEVANT)})
+        "model": "model-a", "messages": build_messages(PICOS, None, None, *RELEVANT)})
     assert response.status_code == 200
     with pytest.raises(ValueError):
         json.loads(response.json()["choices"][0]["message"]["content"])

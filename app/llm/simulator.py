@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 BASE_THRESHOLD = 0.65
 UNCERTAIN_BAND = 0.015
-MODELS = ("sim-a", "sim-b")
+MODELS = ("model-a", "model-b")  # what the README and the demo configure: SCREENING_MODELS=sim:model-a,sim:model-b
 
 _PICOS_LINE = re.compile(r"^\s*([PICOS])\s*(?:\([^)]*\))?\s*:\s*(.+)$", re.MULTILINE)
 _INCLUSION = re.compile(r"^\s*Inclusion criteria\s*:\s*(.+)$", re.MULTILINE | re.IGNORECASE)

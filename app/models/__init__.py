@@ -8,6 +8,7 @@ from app.models.fulltext import Fulltext
 from app.models.import_batch import DuplicateDecision, ImportBatch
 from app.models.literature import Literature
 from app.models.llm_limits import LlmInflight, LlmRateSlot
+from app.models.operations import MaintenanceRun, MetricCounter
 from app.models.project import Project
 from app.models.screening import ScreeningBatch, ScreeningResult, ScreeningTask
 from app.models.user import ApiToken, User
@@ -24,6 +25,8 @@ __all__ = [
     "Literature",
     "LlmInflight",
     "LlmRateSlot",
+    "MaintenanceRun",
+    "MetricCounter",
     "Project",
     "ScreeningBatch",
     "ScreeningResult",

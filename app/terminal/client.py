@@ -32,6 +32,8 @@ class ApiError(Exception):
     def __str__(self) -> str:
         text = self.message if self.status is None else f"HTTP {self.status}: {self.message}"
         for field, problems in _flatten_errors(self.errors):
+            if problems and problems in self.message:  # said once: not again under its field
+                continue
             text += f"\n  {field}: {problems}"
         return text
 

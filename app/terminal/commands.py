@@ -18,7 +18,7 @@ from rich.console import Console
 
 from app.models.statuses import TaskStatus
 from app.terminal.client import DEFAULT_API_URL, ApiError, LitscreenClient
-from app.terminal.progress import watch_task
+from app.terminal.progress import BatchReporter, watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,9 @@ def resume_command(task_id: int, budget: float, watch: bool, api_url: str | None
 def watch_command(task_id: int, interval: float, api_url: str | None, token: str | None) -> None:
     """Follow task TASK_ID with a live progress bar until it ends.
 
+    Above the bar it tells what a low rate does not: a batch waiting on a retry (the reason, and when it runs
+    again), a batch that failed, a run that paused (and why).
+
     Exit status: 0 completed (also with failed items, which are reported), 1 failed, 2 cancelled, 3 paused
     (its budget is reached: `litscreen resume TASK_ID --budget USD`).
     """
@@ -145,7 +148,7 @@ def watch_command(task_id: int, interval: float, api_url: str | None, token: str
 
 def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
     console = stderr_console()
-    task = watch_task(client, task_id, console, interval=interval)
+    task = watch_task(client, task_id, console, interval=interval, on_poll=BatchReporter(client, task_id))
     status = task.get("status")
     line = (f"task {task_id} {status}: {task.get('processed_items')}/{task.get('total_items')} records, "
             f"{task.get('conflict_items')} conflicts, {task.get('failed_items')} failed")
@@ -156,7 +159,7 @@ def _watch(client: LitscreenClient, task_id: int, interval: float) -> None:
         console.print(f"[yellow]{line}[/yellow]")
         sys.exit(EXIT_CANCELLED)
     if status == TaskStatus.PAUSED:
-        console.print(f"[yellow]{line}; paused ({task.get('paused_reason')}) after USD "
+        console.print(f"[yellow]{line}; paused ({task.get('paused_reason') or 'no reason given'}) after USD "
                       f"{float(task.get('budget_spent_usd') or 0):.4f} of USD {task.get('budget_usd')}: continue with "
                       f"`litscreen resume {task_id} --budget USD`[/yellow]")
         sys.exit(EXIT_PAUSED)

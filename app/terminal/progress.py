@@ -2,6 +2,8 @@
 
 Used by ``litscreen watch`` and by the demo. Shows records done / total, batches done / total, the rate in
 records per second and the ETA (the server's ``eta_seconds`` when it gives one, else extrapolated here).
+:class:`BatchReporter` adds, above the bar, what a low rate does not explain: a batch waiting on a retry (why,
+and when it runs again), a batch that failed, and a run that paused (``paused_reason``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from app.models.statuses import FINAL_TASK_STATUSES, TaskStatus
+from app.models.statuses import FINAL_TASK_STATUSES, BatchStatus, TaskStatus
 from app.terminal.client import ApiError, LitscreenClient
 
 logger = logging.getLogger(__name__)
 
 PollHook = Callable[[dict[str, Any], Console], None]
+STOP_STATUSES = (*FINAL_TASK_STATUSES, TaskStatus.PAUSED)  # a paused run waits for a human: watching ends there
 
 
 class TaskStalled(Exception):
@@ -135,10 +139,69 @@ def watch_task(client: LitscreenClient, task_id: int, console: Console, interval
             )
             if on_poll is not None:
                 on_poll(task, progress.console)
-            if task.get("status") in FINAL_TASK_STATUSES or task.get("status") == TaskStatus.PAUSED:
+            if task.get("status") in STOP_STATUSES:
                 progress.refresh()
                 return task
             if stall_timeout is not None and now - last_change > stall_timeout:
                 raise TaskStalled(f"task {task_id} made no progress for {stall_timeout:.0f} s "
                                   f"(status {task.get('status')}, {done}/{total} records)")
             time.sleep(interval)
+
+
+def _short_time(value: str | None) -> str:
+    """``HH:MM:SS`` (local time) of an ISO timestamp, with how far away it is."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return "soon"
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - datetime.now(UTC)).total_seconds()
+    distance = f"in {seconds:.0f} s" if seconds > 0 else "due now"
+    return f"{when.astimezone().strftime('%H:%M:%S')} ({distance})"
+
+
+def batch_notes(batches: list[dict[str, Any]]) -> dict[tuple[int, str, int], str]:
+    """What to tell about each batch that is retrying or failed: {(batch, kind, attempts): line}."""
+    notes: dict[tuple[int, str, int], str] = {}
+    for batch in batches:
+        index, attempts = int(batch.get("batch_index", -1)), int(batch.get("attempts") or 0)
+        error = (batch.get("error") or "").strip()
+        if batch.get("status") == BatchStatus.PENDING and attempts > 0 and error:
+            notes[(index, "retry", attempts)] = (
+                f"batch {index} retrying (attempt {attempts + 1}): {error[:200]}; next attempt at "
+                f"{_short_time(batch.get('next_attempt_at') or batch.get('dispatched_at'))}")
+        elif batch.get("status") == BatchStatus.FAILED:
+            notes[(index, "failed", attempts)] = f"batch {index} failed after {attempts} attempts: {error[:200]}"
+    return notes
+
+
+class BatchReporter:
+    """An ``on_poll`` hook: prints each retrying or failed batch once (above the bar), and a paused run."""
+
+    def __init__(self, client: LitscreenClient, task_id: int) -> None:
+        self.client = client
+        self.task_id = task_id
+        self.told: set[tuple[int, str, int]] = set()
+        self.told_paused = False
+
+    def __call__(self, task: dict[str, Any], console: Console) -> None:
+        try:
+            notes = batch_notes(self.client.batches(self.task_id))
+        except ApiError as exc:  # the bar goes on; the next poll tries again
+            logger.debug("batches of task %s: %s", self.task_id, exc)
+            notes = {}
+        for key in sorted(notes):
+            if key not in self.told:
+                self.told.add(key)
+                style = "red" if key[1] == "failed" else "yellow"
+                console.print(f"[{style}]{escape(notes[key])}[/{style}]", highlight=False, soft_wrap=True)
+        if task.get("status") == TaskStatus.PAUSED and not self.told_paused:
+            self.told_paused = True
+            reason = task.get("paused_reason") or "no reason given"
+            console.print(f"[yellow]task {self.task_id} paused ({escape(str(reason))}): resume it with "
+                          f"POST /api/v1/asl/tasks/{self.task_id}/resume[/yellow]", highlight=False, soft_wrap=True)

@@ -15,7 +15,8 @@ LOCAL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Every table that tests may fill; truncated between tests.
 DATA_TABLES = (
     "fulltexts", "screening_results", "screening_batches", "screening_tasks", "literature", "projects",
-    "api_tokens", "users", "app_cache", "app_cache_counters", "llm_rate_slots", "llm_inflight", "kombu_message",
+    "api_tokens", "users", "app_cache", "app_cache_counters", "llm_rate_slots", "llm_inflight", "metric_counters",
+    "maintenance_runs", "kombu_message",
     "kombu_binding", "kombu_queue",
     "celery_taskmeta", "celery_tasksetmeta",
 )

@@ -8,10 +8,9 @@ import logging
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
-from sqlalchemy import text
 
 from app.api.errors import api_abort
-from app.db.migrate import current_revision, head_revision
+from app.db.migrate import current_revision
 from app.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -20,8 +19,10 @@ blp = Blueprint("health", __name__, description="Health and metrics")
 
 
 STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+CHECK = {"type": "object", "properties": {"name": {"type": "string"}, "ok": {"type": "boolean"},
+                                          "detail": {"type": "string"}, "fix": {"type": "string", "nullable": True}}}
 READY = {"type": "object", "properties": {
-    "status": {"type": "string"}, "database": {"type": "string"},
+    "status": {"type": "string"}, "database": {"type": "string"}, "checks": {"type": "array", "items": CHECK},
     "schema": {"type": "object", "properties": {"current": {"type": "string", "nullable": True},
                                                 "head": {"type": "string", "nullable": True}}}}}
 
@@ -41,20 +42,29 @@ def healthz():
 @blp.doc(security=[], responses={"200": _json_answer("Ready.", READY),
                                  "503": _json_answer("The database is unreachable or not at head.", READY)})
 def readyz():
-    """Readiness: the database answers and its schema is at the newest migration."""
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = current_revision(db.engine)
-    except Exception as exc:  # noqa: BLE001 - readiness reports any database failure as 503
-        logger.warning("readyz: database unreachable: %s", type(exc).__name__)
-        response = jsonify({"status": "unavailable", "database": "unreachable"})
-        response.status_code = 503
-        return response
-    head = head_revision()
-    ready = current == head
-    response = jsonify({"status": "ok" if ready else "unavailable", "database": "ok",
-                        "schema": {"current": current, "head": head}})
+    """Readiness: the database answers, its schema is at the newest migration and the broker tables exist."""
+    from app.db.migrate import head_revision
+    from app.services.doctor import readiness_checks
+    from app.services.doctor.database import DatabaseTarget
+
+    target = DatabaseTarget(current_app.config["SQLALCHEMY_DATABASE_URI"],
+                            embedded=not current_app.config.get("DATABASE_URL"))
+    checks = readiness_checks(db.engine, target)
+    ready = all(check.ok for check in checks)
+    body: dict = {"status": "ok" if ready else "unavailable",
+                  "database": "ok" if checks[0].ok else "unreachable",
+                  "checks": [{"name": check.name, "ok": check.ok, "detail": check.detail, "fix": check.fix}
+                             for check in checks]}
+    if checks[0].ok:
+        try:
+            current = current_revision(db.engine)
+        except Exception as exc:  # noqa: BLE001 - a database lost between two statements is still not ready
+            logger.warning("readyz: database unreachable: %s", type(exc).__name__)
+            current, ready = None, False
+        body["schema"] = {"current": current, "head": head_revision()}
+    else:
+        logger.warning("readyz: %s", checks[0].detail)
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response
 

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.api.request_guards import record_id_field
 from app.llm.fulltext_prompts import EXCLUSION_REASONS
+from app.models import ScreeningBatch
 from app.models.statuses import BatchStatus, ResultStatus, TaskStatus
 from app.services.export import EXPORT_FORMATS
 from app.services.kinds import task_types
@@ -78,6 +79,13 @@ class BatchSchema(Schema):
     started_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     error = fields.String(allow_none=True)
+    # a pending batch that ran before and failed waits for its retry: when it is due (else null)
+    next_attempt_at = fields.Method("_next_attempt_at", allow_none=True)
+
+    def _next_attempt_at(self, batch: ScreeningBatch) -> str | None:
+        if batch.status != BatchStatus.PENDING or not batch.attempts or not batch.error or batch.dispatched_at is None:
+            return None
+        return batch.dispatched_at.isoformat()
 
 
 class ModelDecisionSchema(Schema):

@@ -11,11 +11,15 @@ from sqlalchemy import Connection, text
 from app.config import EngineSettings
 from app.services.engine.errors import LeaseLost
 from app.services.engine.leases import ClaimedBatch
+from app.services.metric_counters import PREVIOUS_CHECKPOINT_SERIES, rollup_upsert
 
 # One statement, one round trip: renew the lease and move the cursor (only while this delivery owns it), insert
 # the new results (ON CONFLICT DO NOTHING), and add exactly the inserted rows to the task's counters. If the lease
 # is gone, the lease CTE is empty and nothing else is written either. A row without ``item_id`` is keyed by its
 # ``literature_id``; one without ``llm_decision`` gets its ``final_decision`` (the machine's, before any review).
+# The same statement adds the inserted rows, and the commit time of this delivery's previous checkpoint, to the
+# monotonic /metrics counters (``rolled``, see app/services/metric_counters.py) — only while the lease is owned, and
+# after the task row is locked (``counted`` is read first), so locks are always taken batch -> task -> counters.
 CHECKPOINT_SQL = text("""
 WITH lease AS (
     UPDATE screening_batches SET
@@ -49,7 +53,7 @@ WITH lease AS (
            i.duration_ms, now()
     FROM incoming i CROSS JOIN lease
     ON CONFLICT (task_id, item_id) DO NOTHING
-    RETURNING status, has_conflict, prompt_tokens, completion_tokens, cost_estimate
+    RETURNING status, has_conflict, prompt_tokens, completion_tokens, cost_estimate, decisions, duration_ms
 ), added AS (
     SELECT count(*) AS n, count(*) FILTER (WHERE status = 'success') AS success,
            count(*) FILTER (WHERE status = 'failed') AS failed, count(*) FILTER (WHERE has_conflict) AS conflict,
@@ -66,23 +70,29 @@ WITH lease AS (
     FROM added a, lease
     WHERE t.id = lease.task_id AND a.n > 0
     RETURNING t.id
+), rolled AS ({rollup}    RETURNING 1
 )
 SELECT (SELECT count(*) FROM lease) AS owned,
        (SELECT cancel_requested FROM screening_tasks WHERE id = :task_id) AS cancel_requested,
-       (SELECT count(*) FROM counted) AS counted
-""")
+       (SELECT count(*) FROM counted) AS counted,
+       (SELECT count(*) FROM rolled) AS rolled
+""".replace("{rollup}", rollup_upsert(
+    "inserted", guard="EXISTS (SELECT 1 FROM lease) AND (SELECT count(*) FROM counted) >= 0",
+    extra_series=PREVIOUS_CHECKPOINT_SERIES)))
 
 
 def write_checkpoint(conn: Connection, claim: ClaimedBatch, rows: list[dict[str, Any]], cursor: int,
-                     final_status: str | None, settings: EngineSettings) -> bool:
+                     final_status: str | None, settings: EngineSettings, previous_ms: float | None = None) -> bool:
     """A checkpoint's one statement (see CHECKPOINT_SQL); raises LeaseLost if this delivery lost the batch.
 
-    ``rows`` are result rows (``ResultRow.as_dict()`` plus ``duration_ms``). Returns whether a cancel was requested.
+    ``rows`` are result rows (``ResultRow.as_dict()`` plus ``duration_ms``); ``previous_ms`` the commit time of this
+    delivery's previous checkpoint (for /metrics). Returns whether a cancel was requested.
     """
     result = conn.execute(CHECKPOINT_SQL, {
         "cursor": cursor, "final_status": None if final_status is None else str(final_status),
         "ttl": float(settings.lease_ttl), "batch_id": claim.batch_id, "owner": claim.owner,
         "batch_index": claim.batch_index, "task_id": claim.task_id, "rows": json.dumps(rows, default=str),
+        "previous_ms": previous_ms,
     }).one()
     if not result.owned:
         raise LeaseLost(f"batch {claim.task_id}/{claim.batch_index} is no longer leased by {claim.owner}")

@@ -24,6 +24,7 @@ from app.models.statuses import (
     BatchStatus,
     TaskStatus,
 )
+from app.services import metric_counters
 from app.services.engine.budget import release_previous_reservation
 from app.services.engine.context import EngineContext
 
@@ -163,7 +164,7 @@ def _try_claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str,
                     lease_expires_at=lease_deadline(ctx.settings.lease_ttl),
                     attempts=BATCHES.c.attempts + 1, claimed_at=func.now(),
                     started_at=func.coalesce(BATCHES.c.started_at, func.now()), error=None)
-            .returning(BATCHES.c.id, BATCHES.c.cursor, BATCHES.c.item_ids)
+            .returning(BATCHES.c.id, BATCHES.c.cursor, BATCHES.c.item_ids, BATCHES.c.attempts)
         ).first()
         if row is None:
             return None
@@ -173,6 +174,8 @@ def _try_claim(ctx: EngineContext, task_id: int, batch_index: int, owner: str,
             .values(status=TaskStatus.RUNNING, started_at=func.coalesce(TASKS.c.started_at, func.now()),
                     updated_at=func.now())
         )
+        if row.attempts > 1:  # a delivery beyond the first: the monotonic /metrics counter of recoveries
+            metric_counters.add(conn, metric_counters.BATCH_RECOVERIES)
     return ClaimedBatch(row.id, task_id, batch_index, owner, row.cursor, list(row.item_ids))
 
 

@@ -221,10 +221,11 @@ class BatchRunner:
         cursor = self._cursor()
         rows = [row for _position, row in self.uncommitted]
         started = time.perf_counter()
+        previous_ms = self.outcome.checkpoint_ms[-1] if self.outcome.checkpoint_ms else None
 
         def write() -> bool:
             with self.ctx.engine.begin() as conn:
-                return write_checkpoint(conn, self.claim, rows, cursor, final_status, self.settings)
+                return write_checkpoint(conn, self.claim, rows, cursor, final_status, self.settings, previous_ms)
 
         cancel = self.ctx.waiting(f"checkpoint of batch {self.claim.task_id}/{self.claim.batch_index}", write)
         elapsed = (time.perf_counter() - started) * 1000.0
