@@ -1,13 +1,16 @@
 """Extraction engine benchmark: records per second of a ``dc_extraction`` run against its LLM-bound ideal.
 
-The simulator answers every call after ``--latency`` seconds; each worker process lets ``SIM_MAX_CONCURRENCY``
-calls be in flight and a record takes two calls (two models, in parallel), so the provider limit is
-``workers × SIM_MAX_CONCURRENCY / latency`` calls/s, half that in records/s. The run: the ACI-Bench fixture's
-notes cycled to ``--records`` rows, uploaded through the
-service, a six-field schema, LLM cache off, 2 real ``celery worker`` processes (``--concurrency 1``). Measured
-from the start request to the task's final status (worker start-up excluded: the workers are up first).
+The simulator answers every call after ``--latency`` seconds; a record takes two calls (two models, in parallel).
+With ``--limits-scope process`` (the default here) each worker process lets ``SIM_MAX_CONCURRENCY`` calls be in
+flight, so the provider limit is ``workers × SIM_MAX_CONCURRENCY / latency`` calls/s, half that in records/s; with
+``fleet`` (the product's default ``LLM_LIMITS_SCOPE``: dc_extraction's clients share the limit through PostgreSQL)
+the whole fleet has ``SIM_MAX_CONCURRENCY`` in flight, ``SIM_MAX_CONCURRENCY / latency`` calls/s.
+The run: the ACI-Bench fixture's notes cycled to ``--records`` rows, uploaded through the service, a six-field
+schema, LLM cache off, 2 real ``celery worker`` processes (``--concurrency 1``). Measured from the start request to the task's final status (worker start-up excluded: the workers are up first); the
+``breakdown`` splits the shortfall into in-batch efficiency and worker utilisation (``bench/engine_report.py``).
 
     .venv/bin/python bench/bench_dc_engine.py [--records 240] [--latency 0.5] [--sim-concurrency 4]
+        [--limits-scope process|fleet]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.engine_report import batch_breakdown  # noqa: E402
 from tests.support import database  # noqa: E402
 from tests.support.engine import query, simulator_calls, wait_final  # noqa: E402
 from tests.support.processes import ProcessGroup, wait_for  # noqa: E402
@@ -46,6 +50,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--sim-concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limits-scope", choices=("process", "fleet"), default="process",
+                        help="LLM_LIMITS_SCOPE: process = SIM_MAX_CONCURRENCY per worker; fleet (the product's "
+                             "default since dc_extraction passes its engine) = for all workers together")
     args = parser.parse_args()
     notes = [r["note"] for r in csv.DictReader(FIXTURE.open(encoding="utf-8"))]
     out = io.StringIO()
@@ -62,7 +69,8 @@ def main() -> None:
         upgrade(database_url)
         simulator = start_simulator(processes, latency=args.latency)
         env = {"SCREENING_MODELS": "sim:model-a,sim:model-b", "SIM_BASE_URL": simulator.base_url, "LLM_CACHE": "off",
-               "SIM_MAX_CONCURRENCY": str(args.sim_concurrency), "LOG_LEVEL": "WARNING"}
+               "SIM_MAX_CONCURRENCY": str(args.sim_concurrency), "LOG_LEVEL": "WARNING",
+               "LLM_LIMITS_SCOPE": args.limits_scope}
         workers = [processes.start_worker(database_url, f"w{i}", concurrency=1, **env) for i in range(args.workers)]
         from app import create_app
         from app.services.users import create_token, create_user
@@ -86,12 +94,16 @@ def main() -> None:
         status = wait_final(database_url, task["id"], timeout=3600)
         seconds = time.perf_counter() - start
         done = query(database_url, "SELECT count(*) FROM screening_results WHERE task_id = %s", task["id"])[0][0]
-        ideal = args.workers * args.sim_concurrency / args.latency / 2
+        in_flight = args.sim_concurrency * (args.workers if args.limits_scope == "process" else 1)
+        ideal = in_flight / args.latency / 2
         measured = done / seconds
-        print(json.dumps({"status": status, "records": done, "batches": task["total_batches"],
+        print(json.dumps({"status": status, "limits_scope": args.limits_scope, "records": done,
+                          "batches": task["total_batches"],
                           "seconds": round(seconds, 1), "records_per_second": round(measured, 2),
                           "llm_bound_records_per_second": round(ideal, 2), "ratio": round(measured / ideal, 3),
-                          "simulator_calls": simulator_calls(simulator)}))
+                          "simulator_calls": simulator_calls(simulator),
+                          "breakdown": batch_breakdown(database_url, task["id"], args.workers,
+                                                       args.latency * 2 * args.workers / in_flight)}))
     finally:
         processes.stop_all()
         database.drop_database(admin, database_url)
