@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from app.cache import get_cache
+from app.extensions import db
 
 
 def fill(app: Flask) -> None:
     with app.app_context():
         cache = get_cache(app.config)
+        # the process's cache object outlives a test: hits and misses an earlier test counted (e.g. a dc upload's
+        # health look-up) are still pending in memory; persist them now and start from empty counters
+        cache.flush_counters()
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM app_cache_counters"))
         for i in range(3):
             cache.set(f"asl:llm:{i}", {"decision": "include"}, ttl=600)
         cache.set("dc:health:db", "ok", ttl=-1)
