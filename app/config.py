@@ -13,86 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from types import UnionType
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from app.config_fields import ConfigError, as_variables, env, group, is_set, parse
 from app.llm.decision import DECISION_RULES
+
+__all__ = ["ConfigError", "Settings", "env", "flask_config", "load_settings", "price_overrides"]
 
 DATABASE_POOLERS = ("none", "pgbouncer-transaction")
 CACHE_BACKENDS = ("postgres", "memory")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PROVIDER_PRESETS = ("deepseek", "qwen", "sim")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-G = TypeVar("G")
-
-
-class ConfigError(ValueError):
-    """A configuration variable has a value litscreen cannot use; the message names the variable."""
-
-
-def env(name: str, default: Any = None, *, minimum: float | None = None, choices: tuple[str, ...] | None = None,
-        secret: bool = False) -> Any:
-    """Declare a setting read from variable ``name`` (a dataclass field carrying its name and bounds)."""
-    return field(default=default, repr=not secret,
-                 metadata={"env": name, "minimum": minimum, "choices": choices})
-
-
-def _parse(name: str, kind: Any, raw: Any, minimum: float | None, choices: tuple[str, ...] | None) -> Any:
-    """``raw`` (a string from the environment, or an already typed value) as ``kind``; ConfigError if it is not."""
-    if isinstance(kind, UnionType):  # "X | None": None when unset was handled by the caller
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text not in _TRUE + _FALSE:
-            raise ConfigError(f"{name} must be on or off, got {raw!r}")
-        return text in _TRUE
-    if kind in (int, float):
-        try:
-            value = kind(raw) if kind is float or not isinstance(raw, float) else int(raw)
-        except (TypeError, ValueError):
-            article = "an integer" if kind is int else "a number"
-            raise ConfigError(f"{name} must be {article}, got {raw!r}") from None
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
-        return value
-    value = str(raw).strip()
-    if choices is not None:
-        normalised = value.upper() if choices == LOG_LEVELS else value.lower()
-        if normalised not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-        return normalised
-    return value
-
-
-def _is_set(value: Any) -> bool:
-    return value is not None and value != ""
-
-
-def _group(cls: type[G], values: Mapping[str, Any]) -> G:
-    """Build settings group ``cls`` (a dataclass of ``env`` fields) from ``values`` (variable name -> value)."""
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for spec in fields(cls):  # type: ignore[arg-type]  # G is always one of the dataclasses of GROUP_TYPES
-        name = spec.metadata.get("env")
-        if name is None or not _is_set(values.get(name)):
-            continue
-        kwargs[spec.name] = _parse(name, hints[spec.name], values[name], spec.metadata["minimum"],
-                                   spec.metadata["choices"])
-    return cls(**kwargs)
-
-
-def _as_variables(group: Any) -> dict[str, Any]:
-    """The group's values under their variable names (None for unset optional ones)."""
-    return {spec.metadata["env"]: getattr(group, spec.name) for spec in fields(group) if "env" in spec.metadata}
-
-
 @dataclass(frozen=True)
 class DatabaseSettings:
     """Where the data lives. With no ``DATABASE_URL`` a private PostgreSQL starts under the instance directory."""
@@ -386,13 +319,13 @@ class Settings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Parse and validate ``values`` (variable name -> raw or typed value); ConfigError names a bad one."""
-        groups: dict[str, Any] = {name: _group(kind, values) for name, kind in GROUP_TYPES.items()}
+        groups: dict[str, Any] = {name: group(kind, values) for name, kind in GROUP_TYPES.items()}
         llm: LLMSettings = groups["llm"]
         providers = {name: _provider(values, name) for name in _provider_names(llm.screening_models)}
         groups["llm"] = replace(llm, providers=providers)
         level = values.get("LOG_LEVEL")
-        if _is_set(level):
-            groups["log_level"] = _parse("LOG_LEVEL", str, level, None, LOG_LEVELS)
+        if is_set(level):
+            groups["log_level"] = parse("LOG_LEVEL", str, level, None, LOG_LEVELS)
         return cls(**groups)
 
     @classmethod
@@ -410,7 +343,7 @@ class Settings:
         """Every setting under its variable name (``app.config`` keeps them so; providers as ``<NAME>_...``)."""
         variables: dict[str, Any] = {"LOG_LEVEL": self.log_level}
         for name in GROUP_TYPES:
-            variables.update(_as_variables(getattr(self, name)))
+            variables.update(as_variables(getattr(self, name)))
         for provider, overrides in self.llm.providers.items():
             for attribute, (suffix, _kind, _minimum) in PROVIDER_VARIABLES.items():
                 value = getattr(overrides, attribute)
@@ -433,8 +366,8 @@ def _provider(values: Mapping[str, Any], name: str) -> ProviderOverrides:
     kwargs: dict[str, Any] = {}
     for attribute, (suffix, kind, minimum) in PROVIDER_VARIABLES.items():
         variable = f"{name.upper()}_{suffix}"
-        if _is_set(values.get(variable)):
-            kwargs[attribute] = _parse(variable, kind, values[variable], minimum, None)
+        if is_set(values.get(variable)):
+            kwargs[attribute] = parse(variable, kind, values[variable], minimum, None)
     return ProviderOverrides(**kwargs)
 
 
