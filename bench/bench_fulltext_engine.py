@@ -38,7 +38,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_report import batch_breakdown  # noqa: E402
+from bench.engine_report import batch_breakdown, start_engine_stack  # noqa: E402
 from tests.support import database  # noqa: E402
 from tests.support.engine import query, simulator_calls, wait_final  # noqa: E402
 from tests.support.processes import ProcessGroup, wait_for  # noqa: E402
@@ -127,23 +127,10 @@ def main() -> None:
 
         upgrade(database_url)
         simulator = start_simulator(processes, latency=args.latency)
-        env = {"SCREENING_MODELS": "sim:model-a,sim:model-b", "SIM_BASE_URL": simulator.base_url, "LLM_CACHE": "off",
-               "SIM_MAX_CONCURRENCY": str(args.sim_concurrency), "LOG_LEVEL": "WARNING",
-               "LLM_LIMITS_SCOPE": args.limits_scope}
-        if args.context_tokens:
-            env["FULLTEXT_CONTEXT_TOKENS"] = str(args.context_tokens)
-        workers = [processes.start_worker(database_url, f"w{i}", concurrency=1, **env) for i in range(args.workers)]
-        from app import create_app
-        from app.services.users import create_token, create_user
-
-        app = create_app({"DATABASE_URL": database_url, **env})
-        client = app.test_client()
-        with app.app_context():
-            from app.extensions import db
-
-            create_user(db.session(), "bench")
-            token = create_token(db.session(), "bench")
-        headers = {"Authorization": f"Bearer {token}"}
+        extra = {"FULLTEXT_CONTEXT_TOKENS": str(args.context_tokens)} if args.context_tokens else {}
+        stack = start_engine_stack(processes, database_url, simulator.base_url, workers=args.workers,
+                                   sim_concurrency=args.sim_concurrency, limits_scope=args.limits_scope, **extra)
+        workers, client, headers = stack.workers, stack.client, stack.headers
         project = client.post("/api/v1/asl/projects", headers=headers, json={
             "name": "Full-text engine bench", "picos": PICOS,
             "inclusion_criteria": "randomised trials of follow-up programmes in adults with heart failure",

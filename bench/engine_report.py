@@ -14,6 +14,7 @@ Their product is the ratio to the ideal (up to the task's timestamps being trans
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tests.support.engine import query
@@ -50,3 +51,32 @@ def batch_breakdown(database_url: str, task_id: int, workers: int, ideal_item_se
         "worker_utilisation": round(busy / (workers * run), 3) if run else None,
         "attempts": sorted({a for *_rest, a in batches}),
     }
+
+
+@dataclass
+class BenchStack:
+    """A bench's running engine: its workers, an in-process app on the same database, and a user's auth header."""
+
+    workers: list[Any]
+    app: Any
+    client: Any
+    headers: dict[str, str]
+
+
+def start_engine_stack(processes: Any, database_url: str, simulator_url: str, *, workers: int, sim_concurrency: int,
+                       limits_scope: str, **extra_env: str) -> BenchStack:
+    """``workers`` real ``celery worker`` processes (``--concurrency 1``) on the simulator's two models with the LLM
+    cache off, an app on ``database_url`` with the same settings, and a bench user's token."""
+    from app import create_app
+    from app.extensions import db
+    from app.services.users import create_token, create_user
+
+    env = {"SCREENING_MODELS": "sim:model-a,sim:model-b", "SIM_BASE_URL": simulator_url, "LLM_CACHE": "off",
+           "SIM_MAX_CONCURRENCY": str(sim_concurrency), "LOG_LEVEL": "WARNING", "LLM_LIMITS_SCOPE": limits_scope,
+           **extra_env}
+    started = [processes.start_worker(database_url, f"w{i}", concurrency=1, **env) for i in range(workers)]
+    app = create_app({"DATABASE_URL": database_url, **env})
+    with app.app_context():
+        create_user(db.session(), "bench")
+        token = create_token(db.session(), "bench")
+    return BenchStack(started, app, app.test_client(), {"Authorization": f"Bearer {token}"})
