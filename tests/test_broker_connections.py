@@ -66,7 +66,7 @@ def test_broker_connections_per_process_stay_within_the_budget(
     assert len(main) <= 2 and main.count("broker") == 1 and main.count("listen") == 1, main
     for child in psutil.Process(worker.pid).children():
         held = connections_of(database_url, child)
-        assert "listen" not in held and held.count("broker") <= 1, held
+        assert "listen" not in held and "broker" not in held, held  # its broker statements borrow app connections
     assert connections_of(database_url, beat) == ["broker"]
     held = connections_of(database_url, flower)
     assert len(held) <= 2 and held.count("broker") == 1, held

@@ -85,7 +85,7 @@ def test_doctor_on_a_stack_without_workers_then_healthy_then_without_beat_and_pr
     assert "doc@" in line(healthy, "workers") and "celery,maintenance; concurrency 2" in line(healthy, "workers")
     assert "sweeper ran" in line(healthy, "beat")
     assert "model-a, model-b" in line(healthy, "LLM provider sim")
-    assert "(2 + 3·2)" in line(healthy, "connections") and "max_connections" in line(healthy, "connections")
+    assert "(2 + 2·2)" in line(healthy, "connections") and "max_connections" in line(healthy, "connections")
     as_json = subprocess.run([sys.executable, "-m", "app.cli", "doctor", "--timeout", "2", "--json"], cwd=ROOT,
                              env=subprocess_env(database_url, **env), capture_output=True, text=True, timeout=120)
     assert as_json.returncode == 0
@@ -168,9 +168,11 @@ def test_the_connection_arithmetic_follows_the_readme() -> None:
                           "maintenance@h": ["maintenance"]},
                   concurrency={"a@h": 2, "b@h": 4, "maintenance@h": 1})
     bound, arithmetic = fleet_connection_bound(fleet, web_concurrency=2)
-    # W × (2 + 3·C) + 4 (maintenance) + 1 (beat) + 2 (Flower) + 2·G
-    assert bound == (2 + 3 * 2) + (2 + 3 * 4) + 4 + 1 + 2 + 2 * 2
+    # W × (2 + P·C) + 3 (maintenance) + 1 (beat) + 2 (Flower) + P·G, with P = DB_POOL_SIZE = 2
+    assert bound == (2 + 2 * 2) + (2 + 2 * 4) + 3 + 1 + 2 + 2 * 2
     assert arithmetic.endswith(f"= {bound}")
+    bound, _arithmetic = fleet_connection_bound(fleet, web_concurrency=2, pool_size=3)
+    assert bound == (2 + 3 * 2) + (2 + 3 * 4) + 3 + 1 + 2 + 3 * 2
 
 
 @pytest.mark.process

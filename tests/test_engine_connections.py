@@ -1,8 +1,9 @@
 """Connections scale with processes, not threads: a pool child's screening threads (8 per child here, plus the
-screener's call threads) share the process's small pool — LLM calls hold no connection — so the application's
-connections per pool child stay ≤ 2, idle and under load (read from ``pg_stat_activity`` during a real run).
-Celery's result writes go through the same pool (``tasks/results.py``); the broker transport's own connection is
-printed with the rest (``peak all clients``) but not asserted here."""
+screener's call threads) share the process's small pool — LLM calls hold no connection — and its broker
+statements (the chord's ``chord_unlock`` retries, the finalize's drift check) borrow from that same pool, so a pool
+child holds at most ``DB_POOL_SIZE`` = 2 connections of any kind, idle and under load, and never one named
+``:broker`` (read from ``pg_stat_activity`` during a real run). Celery's result writes go through the same pool
+(``tasks/results.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.support.engine import (
     configure_app,
     duplicate_results,
     engine_env,
+    query,
     result_count,
     sim,
     start_run,
@@ -43,8 +45,12 @@ def test_pool_children_hold_at_most_two_application_connections(app, client, aut
     task = start_run(client, auth, project_id, batch_size=30)
     peak_app: Counter[int] = Counter()
     peak_all: Counter[int] = Counter()
+    broker_names: set[str] = set()
 
     def sample() -> bool:
+        broker_names.update(name for (name,) in query(
+            database_url, "SELECT application_name FROM pg_stat_activity "
+                          "WHERE application_name LIKE 'litscreen-pool-child:%%:broker'"))
         for pid, count in app_connections_by_pid(database_url).items():
             peak_app[pid] = max(peak_app[pid], count)
         for pid, count in all_connections_by_pid(database_url, [main, *children]).items():
@@ -61,3 +67,5 @@ def test_pool_children_hold_at_most_two_application_connections(app, client, aut
     assert all(idle[pid] <= 2 for pid in children)
     assert any(peak_app[pid] >= 1 for pid in children)  # the sampling saw the children at work
     assert all(peak_app[pid] <= 2 for pid in children), dict(peak_app)
+    assert all(peak_all[pid] <= 2 for pid in children), dict(peak_all)  # broker and result writes included
+    assert not broker_names, broker_names

@@ -53,3 +53,25 @@ def test_starting_a_run_that_fails_validation_sends_nothing(app, client, auth, p
     assert response.status_code == 202 and response.get_json()["total_items"] == 2
     assert scalar(database_url, "SELECT count(*) FROM screening_batches") == 1
     assert scalar(database_url, "SELECT count(*) FROM kombu_message") >= 1
+
+
+def test_a_savepoint_commit_sends_nothing_and_a_transaction_closed_without_commit_drops_its_messages(
+        app, database_url: str) -> None:
+    ctx = engine.engine_context(app)
+    with app.app_context():
+        with ctx.session() as session:
+            session.execute(text("SELECT 1"))
+            with session.begin_nested():  # a savepoint released: the outer transaction still decides
+                ctx.publisher.publish(session, engine.TaskMessage(task_names.PING, (1,)))
+            assert messages(database_url) == 0
+            session.rollback()
+            assert messages(database_url) == 0
+
+        with ctx.session() as session:
+            session.execute(text("SELECT 1"))
+            ctx.publisher.publish(session, engine.TaskMessage(task_names.PING, (2,)))
+        # closed with the transaction open (rolled back): dropped, and a later commit must not send it
+        with ctx.session() as session:
+            session.execute(text("SELECT 1"))
+            session.commit()
+        assert messages(database_url) == 0

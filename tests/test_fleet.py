@@ -15,7 +15,6 @@ import psutil
 import pytest
 
 from tests.support.fleet import (
-    DESIGN_BOUNDS,
     TOO_MANY,
     ConnectionSampler,
     fleet_env,
@@ -65,8 +64,8 @@ def test_four_workers_at_concurrency_two_and_the_stack_fit_max_connections_40(
     assert TOO_MANY not in fleet.logs()
     assert TOO_MANY not in cluster.log.read_text(errors="replace")
     assert sampler.peak_total < 40
-    assert over_target(idle, DESIGN_BOUNDS) == {}, idle
-    assert over_target(sampler.peak, DESIGN_BOUNDS) == {}, sampler.peak
+    assert over_target(idle) == {}, idle
+    assert over_target(sampler.peak) == {}, sampler.peak
 
 
 @pytest.mark.parametrize("trouble", ["full", "restart"])

@@ -65,6 +65,13 @@ def _consumes_only_maintenance(argv: list[str]) -> bool:
     return False
 
 
+def pool_size_for_process(configured: int) -> int:
+    """``DB_POOL_SIZE``, except in a maintenance worker: it runs one task at a time on one thread (the sweeper
+    asks Celery its questions outside its transactions), so one connection is all it uses — which keeps the
+    whole maintenance worker (main process + child) within 3 connections."""
+    return 1 if process_role() in ("maintenance", "maintenance-child") else configured
+
+
 def child_role() -> str:
     """The role of a prefork pool child of this worker process."""
     return "maintenance-child" if process_role() == "maintenance" else "pool-child"

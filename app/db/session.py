@@ -8,8 +8,8 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from app.db.connections import name_app_connections
-from app.db.pool import LendingQueuePool
+from app.db.connections import name_app_connections, pool_size_for_process
+from app.db.pool import LendingQueuePool, offer_connections
 
 ENGINE_KEY = "litscreen_db_engine"
 
@@ -45,11 +45,12 @@ class Database:
             app.config["SQLALCHEMY_DATABASE_URI"],
             poolclass=LendingQueuePool,
             pool_pre_ping=True,
-            pool_size=settings.pool_size,
+            pool_size=pool_size_for_process(settings.pool_size),
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
         )
         name_app_connections(engine)  # litscreen-<role>:<pid>:app in pg_stat_activity
+        offer_connections(engine)  # the broker of a publish-only process borrows from this pool
         app.extensions[ENGINE_KEY] = engine
         app.extensions["litscreen_db"] = self
 

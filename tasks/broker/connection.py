@@ -9,9 +9,11 @@ A server that refuses connections (``too many clients``, restarting, failing ove
 bounded backoff and jitter, up to ``reconnect_wait`` seconds per attempt to connect; idempotent statements (fetch,
 ack, restore, renew, touch) are re-run once on a fresh connection when theirs was dropped under them.
 
-Processes that only publish (pool children, gunicorn workers: ``publish_only_process``) close their broker
-connection after ``IDLE_RELEASE_SECONDS`` without a statement, so an idle pool child holds only its application
-pool (README "Connection budget"); the next publish reconnects.
+Processes that only publish (pool children, gunicorn workers: ``publish_only_process``) open no broker
+connection at all: each statement borrows a connection of the process's application pool
+(``app.db.pool.lender_for``), in autocommit, and gives it back at once — so such a process never holds more than
+its ``DB_POOL_SIZE`` (README "Connection budget"). Without an application engine on the same database they keep
+a connection of their own and close it after ``IDLE_RELEASE_SECONDS`` without a statement.
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from app.db.connections import process_role, psycopg_connect_kwargs
+from app.db.pool import lender_for
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +151,11 @@ class SharedConnection:
                     self.discard()
                     return
 
+    def lender(self) -> Engine | None:
+        """The application engine this process's broker statements borrow connections from (publish-only
+        processes with an application engine on the same database), else None."""
+        return lender_for(self.conninfo) if publish_only_process() else None
+
     def execute(self, sql: str, params: dict[str, Any] | None = None, fetch: bool = False,
                 retry: bool = False) -> Any:
         """Run one statement; the fetched rows if ``fetch``, else the row count.
@@ -151,6 +163,9 @@ class SharedConnection:
         ``retry``: the statement is idempotent; when the connection is lost under it, run it once more on a
         fresh connection (which waits for the server) instead of raising.
         """
+        lender = self.lender()
+        if lender is not None:
+            return self._execute_borrowed(lender, sql, params, fetch, retry)
         with self.lock:
             for attempt in (1, 2):
                 try:
@@ -163,9 +178,70 @@ class SharedConnection:
                     logger.warning("broker connection lost; running the statement again on a new one")
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _execute_borrowed(self, lender: Engine, sql: str, params: dict[str, Any] | None, fetch: bool,
+                          retry: bool) -> Any:
+        for attempt in (1, 2):
+            try:
+                with self.borrowed(lender) as conn:
+                    cursor = conn.execute(sql, params)
+                    return cursor.fetchall() if fetch else cursor.rowcount
+            except CONNECTION_ERRORS:
+                if not retry or attempt == 2:
+                    raise
+                logger.warning("broker statement lost its connection; running it again on another one")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def borrowed(self, lender: Engine) -> Iterator[psycopg.Connection]:
+        """A connection of ``lender``'s pool in autocommit for a block of statements, given back afterwards."""
+        pooled = self._checkout(lender)
+        conn = pooled.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        try:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+            yield conn
+        except CONNECTION_ERRORS:
+            pooled.invalidate()
+            raise
+        finally:
+            if pooled.is_valid and not conn.closed:
+                try:
+                    conn.autocommit = False  # what SQLAlchemy expects of its pooled connections
+                except CONNECTION_ERRORS:
+                    pooled.invalidate()
+            pooled.close()
+
+    def _checkout(self, lender: Engine) -> PoolProxiedConnection:
+        """A pooled connection; a refusing server is waited for like ``connect`` does."""
+        deadline = time.monotonic() + self.reconnect_wait
+        delays = backoff_delays()
+        warned = False
+        while True:
+            try:
+                return lender.raw_connection()
+            except DBAPIError as exc:
+                cause = exc.orig if isinstance(exc.orig, CONNECTION_ERRORS) else None
+                if cause is None:
+                    raise
+                delay = next(delays)
+                if time.monotonic() + delay > deadline or worker_shutting_down():
+                    raise cause from exc
+                if not warned:
+                    logger.warning("broker database refuses connections (borrowing from the application pool); "
+                                   "waiting: %s", type(cause).__name__)
+                    warned = True
+                time.sleep(delay)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[psycopg.Connection]:
         """The shared connection for a block of statements (the lock held throughout; lost: discarded)."""
+        lender = self.lender()
+        if lender is not None:
+            with self.borrowed(lender) as conn:
+                yield conn
+            return
         with self.lock:
             conn = self.connection()
             try:

@@ -261,13 +261,10 @@ class ConnectionSampler:
 
 
 # Issue 9's per-process targets (idle and while screening): the most connections one process of the type holds;
-# the maintenance worker's target counts its main process and its pool child together.
+# the maintenance worker's target counts its main process and its pool child together. The design guarantees them
+# at every instant (README "Connection budget"): a pool child or web worker holds only its application pool
+# (DB_POOL_SIZE = 2; its broker statements borrow from it), the maintenance worker's child a pool of 1.
 TARGETS = {"pool-child": 2, "worker": 2, "maintenance": 3, "beat": 1, "flower": 2, "web": 2}
-
-
-# What the design guarantees at every instant (README "Connection budget"): a pool child holds its application
-# pool (<= DB_POOL_SIZE = 2) and, for the moments it publishes or stores a result, one more connection.
-DESIGN_BOUNDS = {**TARGETS, "pool-child": 3, "maintenance": 4}
 
 
 def over_target(peak: dict[str, dict[str, int]], bounds: dict[str, int] = TARGETS) -> dict[str, int]:

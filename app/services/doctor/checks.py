@@ -275,19 +275,23 @@ def _listed_models(response: httpx.Response) -> set[str]:
     return {str(item.get("id")) for item in data if isinstance(item, Mapping) and item.get("id")}
 
 
-def fleet_connection_bound(fleet: Fleet, web_concurrency: int) -> tuple[int, str]:
-    """The README's connection arithmetic for the workers that answered: (bound, the sum written out)."""
+def fleet_connection_bound(fleet: Fleet, web_concurrency: int, pool_size: int = 2) -> tuple[int, str]:
+    """The README's connection arithmetic for the workers that answered: (bound, the sum written out).
+
+    A worker: main 2 (broker, LISTEN) + ``pool_size`` per pool child; the maintenance worker 3 (main 2 + a child
+    on a pool of 1); beat 1; Flower 2; a web worker ``pool_size`` (publish-only processes borrow their broker
+    statements from the application pool)."""
     terms, total = [], 0
     for worker in fleet.pongs:
         concurrency = fleet.concurrency.get(worker, 1)
         if fleet.is_maintenance_only(worker):
-            terms.append(f"4 ({worker}, maintenance)")
-            total += 4
+            terms.append(f"3 ({worker}, maintenance)")
+            total += 3
         else:
-            terms.append(f"(2 + 3·{concurrency}) ({worker})")
-            total += 2 + 3 * concurrency
-    terms += ["1 (beat)", "2 (Flower)", f"2·{web_concurrency} (web)"]
-    total += 1 + 2 + 2 * web_concurrency
+            terms.append(f"(2 + {pool_size}·{concurrency}) ({worker})")
+            total += 2 + pool_size * concurrency
+    terms += ["1 (beat)", "2 (Flower)", f"{pool_size}·{web_concurrency} (web)"]
+    total += 1 + 2 + pool_size * web_concurrency
     return total, " + ".join(terms) + f" = {total}"
 
 
@@ -303,7 +307,8 @@ def check_connections(engine: Engine, target: DatabaseTarget, fleet: Fleet, sett
         return _failed("connections", exc, target)
     usable = max(limit - reserved, 1)
     ratio = settings.operations.connections_warn_ratio
-    bound, arithmetic = fleet_connection_bound(fleet, settings.operations.web_concurrency)
+    bound, arithmetic = fleet_connection_bound(fleet, settings.operations.web_concurrency,
+                                               settings.database.pool_size)
     detail = (f"{in_use} in use of max_connections {limit} ({reserved} reserved for superusers, {usable} usable); "
               f"fleet bound {arithmetic}")
     if settings.database.pooler != "none":

@@ -1,10 +1,14 @@
 """Sending Celery tasks by name, after commit: the engine's only link to the broker.
 
 ``Publisher.publish(session, message)`` never sends inside an open transaction: it queues the send on the
-session and an ``after_commit`` hook sends it (a rollback drops it) — the way Warehouse's
+session and sends it once the transaction has committed (a rollback drops it) — the way Warehouse's
 ``WarehouseTask.apply_async`` defers to the transaction manager. Outside a transaction it sends at once. So a
 message can never name rows that are not committed. A failed send is logged, not raised: the rows are committed
 and the sweeper sends what never arrived.
+
+The send waits for the end of the transaction (``after_transaction_end``), not just its commit: by then the
+session has given its connection back to the pool, so a process whose broker borrows pooled connections
+(``tasks/broker/connection.py``) never needs a second one while it still holds the first.
 
 ``CeleryPublisher`` also answers the bookkeeping questions the sweeper asks Celery (was a task id revoked, settle
 a chord header whose message the sweeper replaced, how long is the queue).
@@ -18,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 logger = logging.getLogger(__name__)
 
 _PENDING = "litscreen_after_commit"
+_COMMITTED = "litscreen_committed"
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,7 @@ class TaskMessage:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _run_pending(session: Session) -> None:
-    callbacks = session.info.pop(_PENDING, [])
+def _run(callbacks: list[Callable[[], None]]) -> None:
     for callback in callbacks:
         try:
             callback()
@@ -44,21 +48,38 @@ def _run_pending(session: Session) -> None:
             logger.exception("sending after commit failed; the sweeper will re-send what is missing")
 
 
+def _mark_committed(session: Session) -> None:
+    if session.info.get(_PENDING):
+        session.info[_COMMITTED] = True
+
+
 def _drop_pending(session: Session) -> None:
+    session.info.pop(_COMMITTED, None)
     dropped = session.info.pop(_PENDING, [])
     if dropped:
         logger.info("transaction rolled back: %d queued message(s) dropped", len(dropped))
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's current transaction commits (at once when none is open)."""
-    if not session.in_transaction():
-        session.info.setdefault(_PENDING, []).append(callback)
-        _run_pending(session)
+def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    """The outermost transaction ended and its connection is back in the pool: send what it committed."""
+    if transaction.parent is not None:  # a savepoint or subtransaction: the outer one decides
         return
-    if not event.contains(session, "after_commit", _run_pending):
-        event.listen(session, "after_commit", _run_pending)
+    if session.info.pop(_COMMITTED, False):
+        _run(session.info.pop(_PENDING, []))
+    else:  # ended without a commit: nothing it queued may be sent
+        _drop_pending(session)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's current transaction has committed and ended (at once when none is
+    open); a rollback drops it."""
+    if not session.in_transaction():
+        _run([callback])
+        return
+    if not event.contains(session, "after_transaction_end", _on_transaction_end):
+        event.listen(session, "after_commit", _mark_committed)
         event.listen(session, "after_rollback", _drop_pending)
+        event.listen(session, "after_transaction_end", _on_transaction_end)
     session.info.setdefault(_PENDING, []).append(callback)
 
 

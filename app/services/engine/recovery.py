@@ -147,31 +147,19 @@ def sweep(ctx: EngineContext) -> SweepReport:
 
 
 def _resend_lost_batches(ctx: EngineContext, report: SweepReport) -> None:
-    # a paused task's pending batches are not lost: they wait for the resume
-    active_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES),
-                       TASKS.c.status != TaskStatus.PAUSED)
+    """Hand expired and lost batches to new deliveries.
+
+    Celery is asked its questions (how long is the queue, which ids were revoked) while no transaction is open,
+    so the sweeper never holds a pooled connection while it needs another: the maintenance worker runs on a
+    pool of one (``app/db/connections.py``).
+    """
+    queue_size = ctx.publisher.queue_size()
     with ctx.session() as session, session.begin():
-        # Cancelled tasks: batches nobody holds are cancelled.
-        live_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES))
-        report.cancelled = cast(CursorResult, session.execute(
-            update(BATCHES)
-            .where(live_task, TASKS.c.cancel_requested.is_(True),
-                   BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), lease_is_free())
-            .values(status=BatchStatus.CANCELLED, lease_owner=None, lease_expires_at=None,
-                    completed_at=func.now(), error="cancelled")
-        )).rowcount or 0
-        # Expired leases: the holder is gone; hand the batch to a new delivery.
-        expired = session.execute(
-            update(BATCHES)
-            .where(active_task, TASKS.c.cancel_requested.is_(False),
-                   BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), BATCHES.c.lease_owner.is_not(None),
-                   BATCHES.c.lease_expires_at < func.now())
-            .values(status=BatchStatus.PENDING, lease_owner=None, lease_expires_at=None, dispatched_at=func.now())
-            .returning(BATCHES.c.id, BATCHES.c.task_id, BATCHES.c.batch_index, BATCHES.c.celery_task_id)
-        ).all()
-        to_send = [(r.id, r.task_id, r.batch_index, r.celery_task_id) for r in expired]
-        to_send += _overdue_unclaimed(ctx, session)
-        revoked = ctx.publisher.revoked([celery_id for *_rest, celery_id in to_send if celery_id])
+        to_send = _claimable_again(ctx, session, report, queue_size)
+    if not to_send:
+        return
+    revoked = ctx.publisher.revoked([celery_id for *_rest, celery_id in to_send if celery_id])
+    with ctx.session() as session, session.begin():
         for batch_id, task_id, batch_index, celery_id in to_send:
             if celery_id in revoked or not celery_id:
                 celery_id = str(uuid.uuid4())
@@ -180,6 +168,34 @@ def _resend_lost_batches(ctx: EngineContext, report: SweepReport) -> None:
             logger.warning("sweeper: re-sending batch %s/%s as %s", task_id, batch_index, celery_id)
             ctx.publisher.publish(session, TaskMessage(task_names.SCREEN_BATCH, (task_id, batch_index), celery_id))
             report.resent.append((task_id, batch_index))
+
+
+def _claimable_again(ctx: EngineContext, session: Session, report: SweepReport,
+                     queue_size: int | None) -> list[tuple[int, int, int, str]]:
+    """Cancel the free batches of cancelled tasks; make expired and lost batches pending again (returned)."""
+    # a paused task's pending batches are not lost: they wait for the resume
+    active_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES),
+                       TASKS.c.status != TaskStatus.PAUSED)
+    # Cancelled tasks: batches nobody holds are cancelled.
+    live_task = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES))
+    report.cancelled = cast(CursorResult, session.execute(
+        update(BATCHES)
+        .where(live_task, TASKS.c.cancel_requested.is_(True),
+               BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), lease_is_free())
+        .values(status=BatchStatus.CANCELLED, lease_owner=None, lease_expires_at=None,
+                completed_at=func.now(), error="cancelled")
+    )).rowcount or 0
+    # Expired leases: the holder is gone; hand the batch to a new delivery.
+    expired = session.execute(
+        update(BATCHES)
+        .where(active_task, TASKS.c.cancel_requested.is_(False),
+               BATCHES.c.status.in_(ACTIVE_BATCH_STATUSES), BATCHES.c.lease_owner.is_not(None),
+               BATCHES.c.lease_expires_at < func.now())
+        .values(status=BatchStatus.PENDING, lease_owner=None, lease_expires_at=None, dispatched_at=func.now())
+        .returning(BATCHES.c.id, BATCHES.c.task_id, BATCHES.c.batch_index, BATCHES.c.celery_task_id)
+    ).all()
+    to_send = [(r.id, r.task_id, r.batch_index, r.celery_task_id) for r in expired]
+    return to_send + _overdue_unclaimed(ctx, session, queue_size)
 
 
 def _tasks_ready_to_finalize(ctx: EngineContext) -> list[int]:
@@ -217,8 +233,10 @@ def settle_chord_results(ctx: EngineContext, task_id: int) -> None:
                            exc_info=True)
 
 
-def _overdue_unclaimed(ctx: EngineContext, session: Session) -> list[tuple[int, int, int, str]]:
-    """Pending batches whose message is evidently lost; their dispatch clock is restarted."""
+def _overdue_unclaimed(ctx: EngineContext, session: Session,
+                       queue_size: int | None) -> list[tuple[int, int, int, str]]:
+    """Pending batches whose message is evidently lost (overtaken by a later one, or the queue, measured just
+    before, was empty); their dispatch clock is restarted."""
     grace = func.make_interval(0, 0, 0, 0, 0, 0, float(ctx.settings.dispatch_grace))
     later = aliased(ScreeningBatch)
     base = and_(TASKS.c.id == BATCHES.c.task_id, TASKS.c.status.notin_(FINAL_TASK_STATUSES),
@@ -237,7 +255,7 @@ def _overdue_unclaimed(ctx: EngineContext, session: Session) -> list[tuple[int, 
     if not candidates:
         return []
     chosen = [c for c in candidates if c.overtaken]
-    if len(chosen) < len(candidates) and ctx.publisher.queue_size() == 0:
+    if len(chosen) < len(candidates) and queue_size == 0:
         chosen = list(candidates)
     if not chosen:
         return []
