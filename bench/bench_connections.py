@@ -97,8 +97,9 @@ def make_up_stack(records: int, log_dir: Path) -> None:
         processes = ProcessGroup(log_dir)
         try:
             simulator = start_simulator(processes, latency=0.2)
-            fleet = start_fleet(processes, url, fleet_env(simulator.base_url, LOG_LEVEL="WARNING"), workers=1,
-                                concurrency=2, web_workers=2, flower=True)
+            fleet = start_fleet(processes, url, fleet_env(simulator.base_url, LOG_LEVEL="WARNING",
+                                                          SIM_MAX_CONCURRENCY=calls_in_flight(1, 2)),
+                                workers=1, concurrency=2, web_workers=2, flower=True)
             sampler = ConnectionSampler(cluster.url(), database)
             idle = idle_sample(sampler)
             idle_total = sampler.peak_total
@@ -113,6 +114,12 @@ def make_up_stack(records: int, log_dir: Path) -> None:
             processes.stop_all()
 
 
+def calls_in_flight(workers: int, concurrency: int) -> int:
+    """The simulator provider's fleet-wide concurrency limit: 4 calls per pool child, so every child stays busy
+    (the limit is shared by the whole fleet through PostgreSQL, ``LLM_LIMITS_SCOPE=fleet``)."""
+    return 4 * workers * concurrency
+
+
 def fleet_run(workers: int, concurrency: int, records: int, log_dir: Path, pgbouncer: bool) -> None:
     max_connections = 25 if pgbouncer else 100
     with PgCluster(max_connections=max_connections) as cluster:
@@ -123,7 +130,7 @@ def fleet_run(workers: int, concurrency: int, records: int, log_dir: Path, pgbou
         bouncer = PgBouncer(cluster, pool_size=POOL_SIZE).start() if pgbouncer else None
         try:
             simulator = start_simulator(processes, latency=0.2)
-            extra = {"LOG_LEVEL": "WARNING"}
+            extra = {"LOG_LEVEL": "WARNING", "SIM_MAX_CONCURRENCY": str(calls_in_flight(workers, concurrency))}
             if bouncer is not None:
                 extra.update(DATABASE_DIRECT_URL=direct_url, DATABASE_POOLER="pgbouncer-transaction")
             url = bouncer.url(database) if bouncer is not None else direct_url
