@@ -102,7 +102,9 @@ def main() -> None:
         try:
             simulator = start_simulator(processes, latency=args.latency, error_rate=0.2, rate_limit_rate=0.1,
                                         retry_after=1, seed=args.seed)
-            env = fleet_env(simulator.base_url, LOG_LEVEL="WARNING", SIM_MAX_CONCURRENCY=2, LLM_MAX_ATTEMPTS=8,
+            # 2 calls in flight per pool child: the provider limit is shared by the fleet (LLM_LIMITS_SCOPE=fleet)
+            in_flight = 2 * args.workers * args.concurrency
+            env = fleet_env(simulator.base_url, LOG_LEVEL="WARNING", SIM_MAX_CONCURRENCY=in_flight, LLM_MAX_ATTEMPTS=8,
                             LLM_RETRY_MAX_SECONDS=2, LEASE_TTL_SECONDS=30, SWEEP_INTERVAL_SECONDS=5,
                             DISPATCH_GRACE_SECONDS=30, SCREENING_RETRY_BACKOFF_SECONDS=5)
             fleet = start_fleet(processes, url, env, workers=args.workers, concurrency=args.concurrency)
