@@ -11,10 +11,11 @@ done, the server is restarted (``pg_ctl restart -m fast``). Prints:
 * records repeated: result rows beyond one per record (target 0);
 * tasks recovered: batches that a kill interrupted and that were later done (target 100 %), and the task's status;
 * peak connections (``pg_stat_activity``) and whether "too many clients" appears in any log;
-* worker RSS at the start and at the end of ``worker0``, the one worker never killed (flat).
+* worker RSS of ``worker0``, the one worker never killed, at the start (idle), after ``--warm-up`` seconds of
+  screening (300) and at the end (flat), and every 60 s while it runs.
 
     .venv/bin/python bench/bench_soak.py [--records 10000] [--workers 8] [--concurrency 4] [--latency 2.0]
-                                         [--kill-every 60] [--timeout 2400] [--seed 9]
+                                         [--kill-every 60] [--timeout 2400] [--seed 9] [--warm-up 300]
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=2400.0)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--warm-up", type=float, default=300.0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
@@ -127,9 +129,19 @@ def soak(fleet: Fleet, cluster: PgCluster, url: str, database: str, args: argpar
     kills = 0
     restarted = False
     next_kill = start + args.kill_every
+    next_rss = start + 60
+    rss_warm: dict[str, float] = {}
     replacement = 0
     while time.monotonic() - start < args.timeout:
         sampler.sample()
+        if time.monotonic() >= next_rss:
+            witness_mb = tree_rss_mb(original[WITNESS])
+            print(f"{time.monotonic() - start:6.0f} s: {WITNESS} RSS {witness_mb:.0f} MB "
+                  f"({results_so_far(url, task_id)} results)", flush=True)
+            if not rss_warm and time.monotonic() - start >= args.warm_up:
+                rss_warm = {name: tree_rss_mb(p) for name, p in original.items()
+                            if name.startswith("worker") and name not in killed_names and p.poll() is None}
+            next_rss += 60
         status = task_status(url, task_id)
         if status in FINAL:
             break
@@ -160,12 +172,12 @@ def soak(fleet: Fleet, cluster: PgCluster, url: str, database: str, args: argpar
     rss_end = {name: tree_rss_mb(p) for name, p in original.items()
                if name.startswith("worker") and name not in killed_names and p.poll() is None}
     report(fleet, cluster, url, task_id, args, status, seconds, kills, restarted, interrupted, sampler,
-           rss_start, rss_end)
+           rss_start, rss_end, rss_warm)
 
 
 def report(fleet: Fleet, cluster: PgCluster, url: str, task_id: int, args: argparse.Namespace, status: str | None,
            seconds: float, kills: int, restarted: bool, interrupted: set[int], sampler: ConnectionSampler,
-           rss_start: dict[str, float], rss_end: dict[str, float]) -> None:
+           rss_start: dict[str, float], rss_end: dict[str, float], rss_warm: dict[str, float]) -> None:
     (total, distinct, success), = rows(
         url, "SELECT count(*), count(DISTINCT literature_id), count(*) FILTER (WHERE status = 'success') "
              "FROM screening_results WHERE task_id = %s", task_id) or [(0, 0, 0)]
@@ -177,6 +189,8 @@ def report(fleet: Fleet, cluster: PgCluster, url: str, task_id: int, args: argpa
     kept = sorted(rss_end)
     start_mb = sum(rss_start[name] for name in kept) / max(1, len(kept))
     end_mb = sum(rss_end[name] for name in kept) / max(1, len(kept))
+    warm = [name for name in kept if name in rss_warm]
+    warm_mb = f"{sum(rss_warm[name] for name in warm) / len(warm):.0f}" if warm else "-"
     print(f"\nsoak: {args.records} records, {args.workers} workers x {args.concurrency}, simulator latency "
           f"{args.latency} s, 20 % 500 + 10 % 429, kill -9 every {args.kill_every:.0f} s, seed {args.seed}")
     print("| figure | value | target |\n|---|---|---|")
@@ -190,8 +204,8 @@ def report(fleet: Fleet, cluster: PgCluster, url: str, task_id: int, args: argpa
     print(f"| peak connections | {sampler.peak_total} of 100 | headroom |")
     print(f"| 'too many clients' in any log | {'yes' if refused else 'no'} | no |")
     print(f"| non-worker processes exited | {exited or 'none'} | none |")
-    print(f"| worker RSS start -> end ({', '.join(kept)}: main + pool children) | "
-          f"{start_mb:.0f} -> {end_mb:.0f} MB | flat |")
+    print(f"| worker RSS start -> after {args.warm_up:.0f} s -> end ({', '.join(kept)}: main + pool children) | "
+          f"{start_mb:.0f} -> {warm_mb} -> {end_mb:.0f} MB | flat |")
 
 
 if __name__ == "__main__":

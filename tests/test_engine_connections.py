@@ -49,8 +49,8 @@ def test_pool_children_hold_at_most_two_application_connections(app, client, aut
 
     def sample() -> bool:
         broker_names.update(name for (name,) in query(
-            database_url, "SELECT application_name FROM pg_stat_activity "
-                          "WHERE application_name LIKE 'litscreen-pool-child:%%:broker'"))
+            database_url, "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND application_name LIKE 'litscreen-pool-child:%%:broker'"))
         for pid, count in app_connections_by_pid(database_url).items():
             peak_app[pid] = max(peak_app[pid], count)
         for pid, count in all_connections_by_pid(database_url, [main, *children]).items():

@@ -127,7 +127,7 @@ def test_resume_after_kill9_pays_no_finished_document_twice(app, client, auth, d
 
     cursor_at_kill = wait_for(lambda: query(database_url, "SELECT cursor FROM screening_batches WHERE task_id = %s "
                                                           "AND cursor >= 3 AND cursor < size", task["id"]),
-                              timeout=60, interval=0.05, message="the batch past its third checkpoint")
+                              timeout=180, interval=0.05, message="the batch past its third checkpoint")
     ProcessGroup.kill_tree(victim)   # kill -9 of the worker and its pool child
     victim.wait(timeout=10)
     calls_at_kill = simulator_calls(simulator)
