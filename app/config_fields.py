@@ -18,7 +18,6 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-
 class ConfigError(ValueError):
     """A configuration variable has a value litscreen cannot use; the message names the variable."""
 

@@ -8,6 +8,7 @@ connection back in the pool), on that same connection — no second one, and non
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import psycopg
@@ -31,8 +32,6 @@ def ping_messages(database_url: str) -> int:
 
 
 def broker_connections_of_this_process(database_url: str) -> list[str]:
-    import os
-
     return [name for (name,) in query(database_url, "SELECT application_name FROM pg_stat_activity "
                                                     "WHERE application_name LIKE %s",
                                       f"litscreen-pool-child:{os.getpid()}:broker%")]

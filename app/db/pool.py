@@ -44,7 +44,6 @@ class LendingQueuePool(QueuePool):
             raise
 
 
-
 _lenders: dict[str, weakref.ReferenceType[Engine]] = {}
 _lenders_lock = threading.Lock()
 

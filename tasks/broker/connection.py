@@ -26,8 +26,8 @@ import select
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -36,14 +36,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from app.db.connections import process_role, psycopg_connect_kwargs
+from app.db.connections import application_name, process_role, psycopg_connect_kwargs
 from app.db.pool import lender_for
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
 CONNECT_TIMEOUT = 5  # seconds for one TCP connect + authentication attempt
-IDLE_RELEASE_SECONDS = 2.0  # a publish-only process closes its broker connection after this long unused
+IDLE_RELEASE_SECONDS = 2.0  # a publish-only process with nothing to borrow from closes its own after this long unused
 PUBLISH_ONLY_ROLES = ("pool-child", "maintenance-child", "web")
 
 
@@ -76,29 +78,36 @@ def backoff_delays(first: float = 0.1, cap: float = 2.0) -> Iterator[float]:
         delay = min(cap, delay * 2)
 
 
-def connect(conninfo: str, purpose: str, wait: float) -> psycopg.Connection:
-    """An autocommit connection named for this process and ``purpose`` (no server-side prepared statements behind
-    a transaction pooler); a refusing server is retried with backoff for up to ``wait`` seconds."""
-    connect_kwargs = psycopg_connect_kwargs(purpose)
-    application_name = connect_kwargs["application_name"]
+def wait_for_server(open_connection: Callable[[], T], who: str, wait: float) -> T:
+    """``open_connection()``; while the server refuses (``psycopg.OperationalError``), retried with backoff for up
+    to ``wait`` seconds (not once the worker is shutting down), then the refusal is raised."""
     deadline = time.monotonic() + wait
     delays = backoff_delays()
     warned = False
     while True:
         try:
-            conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **connect_kwargs)
+            opened = open_connection()
             if warned:
-                logger.warning("broker database reachable again (%s)", application_name)
-            return conn
+                logger.warning("broker database reachable again (%s)", who)
+            return opened
         except psycopg.OperationalError as exc:
             delay = next(delays)
             if time.monotonic() + delay > deadline or worker_shutting_down():
                 raise
             if not warned:
-                logger.warning("broker database refuses connections (%s); waiting: %s", application_name,
+                logger.warning("broker database refuses connections (%s); waiting: %s", who,
                                str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
                 warned = True
             time.sleep(delay)
+
+
+def connect(conninfo: str, purpose: str, wait: float) -> psycopg.Connection:
+    """An autocommit connection named for this process and ``purpose`` (no server-side prepared statements behind
+    a transaction pooler); a refusing server is retried with backoff for up to ``wait`` seconds."""
+    connect_kwargs = psycopg_connect_kwargs(purpose)
+    return wait_for_server(
+        lambda: psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **connect_kwargs),
+        connect_kwargs["application_name"], wait)
 
 
 def _has_pending_input(conn: psycopg.Connection) -> bool:
@@ -163,32 +172,15 @@ class SharedConnection:
         ``retry``: the statement is idempotent; when the connection is lost under it, run it once more on a
         fresh connection (which waits for the server) instead of raising.
         """
-        lender = self.lender()
-        if lender is not None:
-            return self._execute_borrowed(lender, sql, params, fetch, retry)
-        with self.lock:
-            for attempt in (1, 2):
-                try:
-                    cursor = self.connection().execute(sql, params)
-                    return cursor.fetchall() if fetch else cursor.rowcount
-                except CONNECTION_ERRORS:
-                    self.discard()
-                    if not retry or attempt == 2:
-                        raise
-                    logger.warning("broker connection lost; running the statement again on a new one")
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _execute_borrowed(self, lender: Engine, sql: str, params: dict[str, Any] | None, fetch: bool,
-                          retry: bool) -> Any:
         for attempt in (1, 2):
             try:
-                with self.borrowed(lender) as conn:
+                with self.locked() as conn:
                     cursor = conn.execute(sql, params)
                     return cursor.fetchall() if fetch else cursor.rowcount
             except CONNECTION_ERRORS:
                 if not retry or attempt == 2:
                     raise
-                logger.warning("broker statement lost its connection; running it again on another one")
+                logger.warning("broker connection lost; running the statement again on a new one")
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
@@ -215,24 +207,15 @@ class SharedConnection:
 
     def _checkout(self, lender: Engine) -> PoolProxiedConnection:
         """A pooled connection; a refusing server is waited for like ``connect`` does."""
-        deadline = time.monotonic() + self.reconnect_wait
-        delays = backoff_delays()
-        warned = False
-        while True:
+        def checkout() -> PoolProxiedConnection:
             try:
                 return lender.raw_connection()
-            except DBAPIError as exc:
-                cause = exc.orig if isinstance(exc.orig, CONNECTION_ERRORS) else None
-                if cause is None:
-                    raise
-                delay = next(delays)
-                if time.monotonic() + delay > deadline or worker_shutting_down():
-                    raise cause from exc
-                if not warned:
-                    logger.warning("broker database refuses connections (borrowing from the application pool); "
-                                   "waiting: %s", type(cause).__name__)
-                    warned = True
-                time.sleep(delay)
+            except DBAPIError as exc:  # the driver's refusal, as the unborrowed path raises it
+                if isinstance(exc.orig, psycopg.OperationalError):
+                    raise exc.orig from exc
+                raise
+
+        return wait_for_server(checkout, application_name("app"), self.reconnect_wait)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[psycopg.Connection]:
