@@ -31,12 +31,25 @@ def megabytes(process: psutil.Process) -> float:
     return process.memory_info().rss / 2**20
 
 
+def heap_megabytes(process: psutil.Process) -> str:
+    """RSS of the process's malloc heap (``[heap]``) and of its anonymous mappings (arenas, large blocks)."""
+    heap = anon = 0
+    for mapping in process.memory_maps(grouped=True):
+        if mapping.path == "[heap]":
+            heap += mapping.rss
+        elif not mapping.path or mapping.path.startswith("[anon"):
+            anon += mapping.rss
+    return f"{heap / 2**20:.1f} | {anon / 2**20:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--records", type=int, default=1500)
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--arena-max", type=int, default=None)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for every process of the stack (repeatable)")
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-rss-"))
     print(f"logs in {log_dir}")
@@ -48,17 +61,20 @@ def main() -> None:
             extra = {"LOG_LEVEL": "WARNING", "SIM_MAX_CONCURRENCY": "8"}
             if args.arena_max:
                 extra["MALLOC_ARENA_MAX"] = str(args.arena_max)
+            extra.update(item.split("=", 1) for item in args.env)
             fleet = start_fleet(processes, url, fleet_env(simulator.base_url, **extra), workers=1, concurrency=1,
                                 web_workers=1, flower=False)
             worker = psutil.Process(fleet.started["worker0"].pid)
             (child,) = worker.children()
-            print("| after | records screened | worker main MB | pool child MB |\n|---|---:|---:|---:|")
-            print(f"| start | 0 | {megabytes(worker):.1f} | {megabytes(child):.1f} |", flush=True)
+            print("| after | records screened | worker main MB | pool child MB | child [heap] MB | child anon MB |\n"
+                  "|---|---:|---:|---:|---:|---:|")
+            print(f"| start | 0 | {megabytes(worker):.1f} | {megabytes(child):.1f} | {heap_megabytes(child)} |",
+                  flush=True)
             for run in range(1, args.runs + 1):
                 task_id = fleet.start_screening(fleet.create_project(args.records), 50)
                 status = wait_final(url, task_id, timeout=900)
                 print(f"| run {run} ({status}) | {run * args.records} | {megabytes(worker):.1f} | "
-                      f"{megabytes(child):.1f} |", flush=True)
+                      f"{megabytes(child):.1f} | {heap_megabytes(child)} |", flush=True)
         finally:
             processes.stop_all()
 

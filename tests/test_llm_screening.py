@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gc
 import logging
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from flask import Flask
 
 from app.cache import PostgresCache
 from app.extensions import db
-from app.llm.client import LLMUnavailable
+from app.llm.client import LLMUnavailable, shared_ssl_context
 from app.services.record_screening import (
     PROMPT_VERSION,
     Criteria,
@@ -244,6 +246,31 @@ def test_the_title_abstract_kind_screens_a_record_with_the_project_and_app_confi
     assert row is not None and row.status == "success" and row.literature_id == literature.id
     assert row.final_decision in {"include", "exclude", "conflict"} and row.llm_decision == row.final_decision
     assert [d["model"] for d in row.decisions] == ["sim:sim-a", "sim:sim-b"]
+
+
+def test_a_closed_screener_is_freed_at_once_and_no_client_builds_a_tls_context(simulator: Simulator) -> None:
+    """A pool child builds a screener, with an HTTP client per provider, for every batch. What a batch leaves
+    behind must go as soon as it is dropped, not at the next full garbage collection, and no client may build a
+    TLS context of its own: each is about 0.8 MB of OpenSSL memory the collector cannot see, and a context per
+    client made a pool child's RSS grow with every batch."""
+    config = sim_config(simulator, SCREENING_MODELS="sim:sim-a,other:sim-b", OTHER_BASE_URL=simulator.base_url,
+                        CACHE_BACKEND="memory")
+    gc.collect()
+    gc.disable()
+    try:
+        screener = build_screener(model_config_snapshot(config), config, open_llm_cache(config, None))
+        result = screener.screen(CRITERIA, records(1)[0])
+        clients = list(screener.clients.values())
+        assert len(clients) == 2
+        assert all(c._http._transport._pool._ssl_context is shared_ssl_context() for c in clients)
+        refs = [weakref.ref(screener)] + [weakref.ref(c) for c in clients] + [weakref.ref(c._http) for c in clients]
+        screener.close()
+        del screener, clients
+        alive = [ref() for ref in refs if ref() is not None]
+    finally:
+        gc.enable()
+    assert not result.failed
+    assert alive == []
 
 
 def test_screener_concurrency_is_bounded_by_the_providers(simulator: Simulator) -> None:

@@ -9,6 +9,7 @@ a Celery retry (that ladder is for LLM outages) and never a crash. Errors that a
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -32,26 +33,37 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def _log_wait(what: str) -> Callable[[RetryCallState], None]:
-    def log(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        logger.warning("%s: database unavailable (%s); waiting %.1f s (attempt %d)", what,
-                       type(exc).__name__, wait, state.attempt_number)
-    return log
+def _log_wait(state: RetryCallState) -> None:
+    what = state.args[0] if state.args else "database work"
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning("%s: database unavailable (%s); waiting %.1f s (attempt %d)", what,
+                   type(exc).__name__, wait, state.attempt_number)
+
+
+def _run(_what: str, operation: Callable[[], T]) -> T:
+    return operation()
+
+
+@functools.lru_cache(maxsize=8)
+def _retrying(max_backoff: float, wait_seconds: float) -> Retrying:
+    """One ``Retrying`` per wait policy, shared by every call and thread (tenacity keeps a call's state in
+    thread-locals). A ``Retrying`` ends each call in a reference cycle, so one per call was garbage for the
+    cycle collector at every checkpoint."""
+    return Retrying(
+        retry=retry_if_exception(is_disconnect),
+        wait=wait_exponential_jitter(multiplier=0.5, max=max_backoff, jitter=0.5),
+        stop=stop_after_delay(wait_seconds),
+        before_sleep=_log_wait,
+        reraise=True,
+    )
 
 
 def wait_for_database(settings: EngineSettings, what: str, operation: Callable[[], T]) -> T:
     """``operation()``, retried while the database is unreachable (see module docstring)."""
-    retrying = Retrying(
-        retry=retry_if_exception(is_disconnect),
-        wait=wait_exponential_jitter(multiplier=0.5, max=settings.db_wait_max_backoff, jitter=0.5),
-        stop=stop_after_delay(settings.db_wait_seconds),
-        before_sleep=_log_wait(what),
-        reraise=True,
-    )
+    retrying = _retrying(settings.db_wait_max_backoff, settings.db_wait_seconds)
     try:
-        return retrying(operation)
+        return retrying(_run, what, operation)
     except Exception as exc:
         if is_disconnect(exc):
             raise DatabaseUnavailable(f"{what}: the database stayed unreachable for "
