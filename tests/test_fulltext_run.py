@@ -125,9 +125,15 @@ def test_resume_after_kill9_pays_no_finished_document_twice(app, client, auth, d
     beat(env)
     task = start_run(client, auth, project_id, task_type="fulltext", literature_ids=record_ids, batch_size=12)
 
-    cursor_at_kill = wait_for(lambda: query(database_url, "SELECT cursor FROM screening_batches WHERE task_id = %s "
-                                                          "AND cursor >= 3 AND cursor < size", task["id"]),
-                              timeout=180, interval=0.05, message="the batch past its third checkpoint")
+    # three documents checkpointed and the batch still running (not "cursor >= 3": the cursor is the finished
+    # prefix, so a first document still waiting for its calls holds it at 0 while later ones finish)
+    cursor_at_kill = wait_for(lambda: query(database_url, "SELECT cursor, (SELECT count(*) FROM screening_results r "
+                                                          "WHERE r.task_id = b.task_id) AS done "
+                                                          "FROM screening_batches b WHERE b.task_id = %s "
+                                                          "AND b.status = 'running' AND (SELECT count(*) FROM "
+                                                          "screening_results r WHERE r.task_id = b.task_id) "
+                                                          "BETWEEN 3 AND 11", task["id"]),
+                              timeout=180, interval=0.05, message="three documents checkpointed, the batch running")
     ProcessGroup.kill_tree(victim)   # kill -9 of the worker and its pool child
     victim.wait(timeout=10)
     calls_at_kill = simulator_calls(simulator)
