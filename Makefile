@@ -18,8 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/litscreen demo $(DEMO_ARGS)
 
+# two pytest-xdist processes, a test module each at a time (--dist loadfile: a module's fixtures and servers stay
+# in one process); every process creates and drops its own test database
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # the in-process tier: no test that starts a worker, a server or any other process (under a minute), on two
 # pytest-xdist processes (each creates and drops its own test database)
