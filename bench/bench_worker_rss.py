@@ -2,11 +2,12 @@
 
 A real stack (gunicorn, one ``celery worker --concurrency 1``, maintenance worker, beat) on a private PostgreSQL
 (``tests/support/pgcluster.py``) and the LLM simulator (``--latency`` seconds per answer, LLM cache off) screens
-``--runs`` runs of ``--records`` records one after the other; after each run the RSS of the worker's main process
-and of its pool child is printed. ``--arena-max`` sets ``MALLOC_ARENA_MAX`` for every process (glibc's per-thread
-malloc arenas are the usual suspect when a threaded Python process grows).
+``--runs`` runs of ``--records`` records one after the other; after each run it prints the RSS of the worker's main
+process and of its pool child, and the child's ``[heap]`` (C code's ``malloc``) and anonymous mappings (Python's
+object arenas, large blocks). ``--env NAME=VALUE`` sets a variable for every process of the stack, e.g.
+``MALLOC_ARENA_MAX=2`` or ``PSYCOPG_IMPL=python`` to rule a suspect in or out.
 
-    .venv/bin/python bench/bench_worker_rss.py [--runs 6] [--records 1500] [--latency 0.02] [--arena-max N]
+    .venv/bin/python bench/bench_worker_rss.py [--runs 6] [--records 1500] [--latency 0.02] [--env NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--records", type=int, default=1500)
     parser.add_argument("--latency", type=float, default=0.02)
-    parser.add_argument("--arena-max", type=int, default=None)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for every process of the stack (repeatable)")
     args = parser.parse_args()
@@ -59,8 +59,6 @@ def main() -> None:
         try:
             simulator = start_simulator(processes, latency=args.latency)
             extra = {"LOG_LEVEL": "WARNING", "SIM_MAX_CONCURRENCY": "8"}
-            if args.arena_max:
-                extra["MALLOC_ARENA_MAX"] = str(args.arena_max)
             extra.update(item.split("=", 1) for item in args.env)
             fleet = start_fleet(processes, url, fleet_env(simulator.base_url, **extra), workers=1, concurrency=1,
                                 web_workers=1, flower=False)

@@ -42,6 +42,7 @@ def _log_wait(state: RetryCallState) -> None:
 
 
 def _run(_what: str, operation: Callable[[], T]) -> T:
+    """``operation()``; ``what`` rides along as an argument so the shared ``_log_wait`` can name it."""
     return operation()
 
 
